@@ -1,0 +1,347 @@
+/**
+ * The limiter: one decision per request, one Redis command per admitted request.
+ *
+ * Algorithm: a request's buckets (its tenant's request and LLM-token buckets, and the global
+ * ones when configured) are checked and taken together by the bucket script (bucket-script.ts).
+ * The LLM-token cost is a reservation, prompt tokens + max_tokens; when the answer ends,
+ * `settle` gives back what it did not use. Refunds are not sent on their own: they wait in
+ * `pending`, keyed by subject, and ride on that subject's next admission call, which adds them
+ * to its buckets before taking; a timer sends the ones that have waited `refundFlushMs` (a tenant
+ * that went quiet). So a steady stream of requests costs exactly one command each.
+ *
+ * A cost above a bucket's burst could never be admitted, so it is refused with 400
+ * TOKEN_BUDGET_EXCEEDED before Redis is asked (an endless 429 would be a lie).
+ *
+ * What is atomic: each script call. Across replicas nothing else is shared: the exactness of the
+ * limits comes from Redis running scripts one at a time.
+ *
+ * On failure: when Redis is not connected, or a command fails (no offline queue, a short command
+ * timeout), the outage policy decides: `local` takes from in-process buckets of capacity ÷
+ * replicas, `fail-open` admits, `fail-closed` refuses with 503 REDIS_UNAVAILABLE. After a failure
+ * Redis is not asked again for `outage.retryMs`, or until the connection reports ready, so no
+ * request waits on a dead Redis. A refund whose command failed is dropped, not retried: the
+ * command may have run, and a refund applied twice would hand out tokens nobody returned.
+ */
+import { Cluster } from 'ioredis';
+import { AppError } from '../../shared/errors.js';
+import { redisErrorKind, type RedisClient } from '../redis.js';
+import { defineBucketScript, takeBuckets, type BucketCall, type ScriptReply } from './bucket-script.js';
+import type { BucketConfig, LimitsConfig } from './config.js';
+import { KeySpace, type BucketName } from './keys.js';
+import { LocalBuckets } from './local-buckets.js';
+import { setMode, type DecisionOutcome, type DecisionSource, type LimiterMetrics, type LimiterMode } from './metrics.js';
+import { Policies, type Subject } from './policy.js';
+
+export interface TokenCost {
+  promptTokens: number;
+  maxTokens: number;
+}
+
+const NO_TOKENS: TokenCost = { promptTokens: 0, maxTokens: 0 };
+
+export interface BucketState {
+  name: BucketName;
+  limit: BucketConfig;
+  remaining: number;
+  /** ms until the bucket is full again */
+  resetMs: number;
+  /** ms until this request's cost would fit (0 when it fits) */
+  waitMs: number;
+}
+
+/** LLM tokens taken for one request, to be settled when its answer ends. */
+export interface Reservation {
+  readonly subject: Subject;
+  readonly tokens: number;
+  readonly source: 'redis' | 'local';
+  settled: boolean;
+}
+
+export interface Decision {
+  allowed: boolean;
+  source: DecisionSource;
+  subject: Subject;
+  /** requests, tokens, then the global buckets in force; empty when admitted without checking (fail-open) */
+  buckets: BucketState[];
+  /** the bucket that was short (the one with the longest wait) */
+  limitedBy: BucketName | null;
+  retryAfterMs: number;
+  reservation: Reservation | null;
+}
+
+interface NamedCall extends BucketCall {
+  name: BucketName;
+}
+
+interface PendingRefund {
+  subject: Subject;
+  tokens: number;
+  sinceMs: number;
+}
+
+export interface LimiterLog {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export interface LimiterOptions {
+  config: LimitsConfig;
+  /** null: no Redis at all; every decision is local */
+  redis: RedisClient | null;
+  keyPrefix: string;
+  metrics: LimiterMetrics;
+  log?: LimiterLog;
+}
+
+export class Limiter {
+  readonly policies: Policies;
+  private readonly config: LimitsConfig;
+  private readonly redis: RedisClient | null;
+  private readonly metrics: LimiterMetrics;
+  private readonly log: LimiterLog | undefined;
+  private readonly local: LocalBuckets;
+  private readonly pending = new Map<string, PendingRefund>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly onReady = () => {
+    this.skipUntilMs = 0;
+  };
+  private readonly counters = new Map<string, { inc(n?: number): void }>();
+  private skipUntilMs = 0;
+  private lastSweepMs = 0;
+  private currentMode: LimiterMode;
+
+  constructor(options: LimiterOptions) {
+    const { config, redis } = options;
+    this.config = config;
+    this.redis = redis;
+    this.metrics = options.metrics;
+    this.log = options.log;
+    const globalOn = config.global.requests.perMinute > 0 || config.global.tokens.perMinute > 0;
+    const slices = redis instanceof Cluster && globalOn ? config.global.clusterSlices : 0;
+    this.policies = new Policies(config, new KeySpace(options.keyPrefix, slices));
+    this.local = new LocalBuckets(config.outage.replicas);
+    if (redis) {
+      defineBucketScript(redis);
+      redis.on('ready', this.onReady);
+    }
+    this.currentMode = redis ? 'redis' : 'local';
+    setMode(this.metrics, this.currentMode);
+    this.timer = setInterval(() => this.tick(), config.refundFlushMs);
+    this.timer.unref();
+  }
+
+  get mode(): LimiterMode {
+    return this.currentMode;
+  }
+
+  /** Refunds waiting for their tenant's next call (for tests and the shutdown flush). */
+  get pendingRefunds(): number {
+    let sum = 0;
+    for (const p of this.pending.values()) sum += p.tokens;
+    return sum;
+  }
+
+  /**
+   * Decides one request: takes one request token and `cost` LLM tokens from the subject's
+   * buckets (and the global ones), all or nothing. Throws AppError TOKEN_BUDGET_EXCEEDED when the
+   * cost can never fit, REDIS_UNAVAILABLE under `fail-closed` when Redis cannot answer.
+   */
+  async admit(subject: Subject, cost: TokenCost = NO_TOKENS): Promise<Decision> {
+    const started = performance.now();
+    const tokens = cost.promptTokens + cost.maxTokens;
+    const calls = this.calls(subject, tokens);
+    this.checkFits(subject, calls, cost, tokens);
+    if (this.redis && this.redisUsable(started)) {
+      const refund = this.takePending(subject.id);
+      for (const c of calls) if (c.name === 'tokens' || c.name === 'global-tokens') c.refund = refund;
+      try {
+        const reply = await takeBuckets(this.redis, calls);
+        this.enterMode('redis');
+        return this.decide(subject, calls, reply, 'redis', tokens, started);
+      } catch (err) {
+        this.redisFailed(err);
+        for (const c of calls) c.refund = 0;
+      }
+    }
+    return this.outage(subject, calls, tokens, started);
+  }
+
+  /** Gives back the part of a reservation the answer did not use (`used` = prompt + completion tokens). */
+  settle(reservation: Reservation | null | undefined, used: number): void {
+    if (!reservation || reservation.settled) return;
+    reservation.settled = true;
+    const spent = Number.isFinite(used) ? Math.max(0, Math.floor(used)) : reservation.tokens;
+    const refund = Math.max(0, reservation.tokens - spent);
+    if (refund === 0) return;
+    this.metrics.refundedTokens.inc({ source: reservation.source }, refund);
+    const subject = reservation.subject;
+    if (reservation.source === 'local') {
+      this.local.take(this.refundCalls(subject, refund));
+      return;
+    }
+    const entry = this.pending.get(subject.id);
+    if (entry) entry.tokens += refund;
+    else this.pending.set(subject.id, { subject, tokens: refund, sinceMs: performance.now() });
+  }
+
+  /** Sends every pending refund now (at shutdown), stops the timer and lets go of the client. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush(0);
+    this.redis?.off('ready', this.onReady);
+  }
+
+  private calls(subject: Subject, tokens: number): NamedCall[] {
+    const { keys } = subject;
+    const calls: NamedCall[] = [
+      { name: 'requests', key: keys.requests, ...subject.requests, cost: 1, refund: 0 },
+      { name: 'tokens', key: keys.tokens, ...subject.tokens, cost: tokens, refund: 0 },
+    ];
+    const global = this.policies.global;
+    if (global.requests) calls.push({ name: 'global-requests', key: keys.globalRequests, ...global.requests, cost: 1, refund: 0 });
+    if (global.tokens) calls.push({ name: 'global-tokens', key: keys.globalTokens, ...global.tokens, cost: tokens, refund: 0 });
+    return calls;
+  }
+
+  private refundCalls(subject: Subject, refund: number): NamedCall[] {
+    return this.calls(subject, 0)
+      .filter((c) => c.name === 'tokens' || c.name === 'global-tokens')
+      .map((c) => ({ ...c, refund }));
+  }
+
+  private checkFits(subject: Subject, calls: NamedCall[], cost: TokenCost, tokens: number): void {
+    for (const c of calls) {
+      if (c.cost <= c.burst) continue;
+      this.count(c.name, 'too_large', 'none');
+      const whose = c.name === 'tokens' ? `the token bucket of ${subject.label}` : 'the service-wide token bucket';
+      throw new AppError(
+        'TOKEN_BUDGET_EXCEEDED',
+        `this request needs ${tokens} tokens (${cost.promptTokens} in the prompt + max_tokens ${cost.maxTokens}), ` +
+          `but ${whose} holds at most ${c.burst}; lower max_tokens or shorten the messages`,
+        { param: 'max_tokens' },
+      );
+    }
+  }
+
+  private decide(
+    subject: Subject,
+    calls: NamedCall[],
+    reply: ScriptReply,
+    source: 'redis' | 'local',
+    tokens: number,
+    started: number,
+  ): Decision {
+    const buckets: BucketState[] = [];
+    let limitedBy: BucketName | null = null;
+    let retryAfterMs = 0;
+    for (let i = 0; i < calls.length; i++) {
+      const c = calls[i]!;
+      const b = reply.buckets[i]!;
+      const limit = c.name === 'requests' ? subject.requests : c.name === 'tokens' ? subject.tokens : { perMinute: c.perMinute, burst: c.burst };
+      buckets.push({ name: c.name, limit, remaining: b.remaining, resetMs: b.resetMs, waitMs: b.waitMs });
+      if (reply.allowed) this.count(c.name, 'allowed', source);
+      else if (b.waitMs > 0) {
+        this.count(c.name, 'limited', source);
+        if (b.waitMs > retryAfterMs) {
+          retryAfterMs = b.waitMs;
+          limitedBy = c.name;
+        }
+      }
+    }
+    if (!reply.allowed && limitedBy === null) {
+      // Cannot happen with the script (a refusal means some bucket was short); kept safe anyway.
+      limitedBy = 'requests';
+      retryAfterMs = 1000;
+    }
+    this.metrics.duration.observe({ source }, (performance.now() - started) / 1000);
+    const reservation: Reservation | null =
+      reply.allowed && tokens > 0 ? { subject, tokens, source, settled: false } : null;
+    return { allowed: reply.allowed, source, subject, buckets, limitedBy, retryAfterMs, reservation };
+  }
+
+  private outage(subject: Subject, calls: NamedCall[], tokens: number, started: number): Decision {
+    const policy = this.redis ? this.config.outage.policy : 'local';
+    if (policy === 'local') return this.decide(subject, calls, this.local.take(calls), 'local', tokens, started);
+    if (policy === 'fail-open') {
+      for (const c of calls) this.count(c.name, 'fail_open', 'none');
+      this.metrics.duration.observe({ source: 'none' }, (performance.now() - started) / 1000);
+      return { allowed: true, source: 'none', subject, buckets: [], limitedBy: null, retryAfterMs: 0, reservation: null };
+    }
+    for (const c of calls) this.count(c.name, 'fail_closed', 'none');
+    this.metrics.duration.observe({ source: 'none' }, (performance.now() - started) / 1000);
+    throw new AppError('REDIS_UNAVAILABLE', 'rate limits cannot be checked right now (Redis is unavailable); retry shortly', {
+      retryAfter: Math.max(1, Math.ceil(this.config.outage.retryMs / 1000)),
+    });
+  }
+
+  private redisUsable(nowMs: number): boolean {
+    return this.redis !== null && this.redis.status === 'ready' && nowMs >= this.skipUntilMs;
+  }
+
+  private redisFailed(err: unknown): void {
+    this.metrics.redisErrors.inc({ kind: redisErrorKind(err) });
+    this.skipUntilMs = performance.now() + this.config.outage.retryMs;
+    if (this.currentMode === 'redis') {
+      this.log?.warn({ err: err instanceof Error ? err.message : String(err), policy: this.config.outage.policy }, 'rate limits: Redis failed, outage policy in force');
+    }
+    this.enterMode(this.config.outage.policy);
+  }
+
+  private enterMode(mode: LimiterMode): void {
+    if (mode === this.currentMode) return;
+    if (mode === 'redis') {
+      this.log?.info({}, 'rate limits: Redis is back, shared buckets in use again');
+      this.local.clear();
+    }
+    this.currentMode = mode;
+    setMode(this.metrics, mode);
+  }
+
+  private takePending(subjectId: string): number {
+    const entry = this.pending.get(subjectId);
+    if (!entry) return 0;
+    this.pending.delete(subjectId);
+    return entry.tokens;
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    if (now - this.lastSweepMs >= 1000) {
+      this.local.sweep(now);
+      this.lastSweepMs = now;
+    }
+    // A Redis that is down keeps its refunds waiting; a connection that reports ready is tried
+    // even inside the retry pause, since the pause is for requests, not for background work.
+    if (this.pending.size > 0 && this.redis?.status === 'ready') void this.flush(this.config.refundFlushMs);
+  }
+
+  /** Sends the refunds that have waited at least `minAgeMs`, one call per subject. */
+  private async flush(minAgeMs: number): Promise<void> {
+    const redis = this.redis;
+    if (!redis || redis.status !== 'ready') return;
+    const now = performance.now();
+    const sends: Promise<void>[] = [];
+    for (const [id, entry] of this.pending) {
+      if (now - entry.sinceMs < minAgeMs) continue;
+      this.pending.delete(id);
+      sends.push(
+        takeBuckets(redis, this.refundCalls(entry.subject, entry.tokens)).then(
+          () => this.enterMode('redis'),
+          (err: unknown) => this.redisFailed(err),
+        ),
+      );
+    }
+    await Promise.all(sends);
+  }
+
+  /** Counter children are looked up once per label set, not per request. */
+  private count(bucket: BucketName, outcome: DecisionOutcome, source: DecisionSource): void {
+    const key = `${bucket}|${outcome}|${source}`;
+    let child = this.counters.get(key);
+    if (!child) {
+      child = this.metrics.decisions.labels({ bucket, outcome, source });
+      this.counters.set(key, child);
+    }
+    child.inc();
+  }
+}
