@@ -261,6 +261,7 @@ export class Limiter {
 
   private outage(subject: Subject, calls: NamedCall[], tokens: number, started: number): Decision {
     const policy = this.redis ? this.config.outage.policy : 'local';
+    this.enterMode(policy);
     if (policy === 'local') return this.decide(subject, calls, this.local.take(calls), 'local', tokens, started);
     if (policy === 'fail-open') {
       for (const c of calls) this.count(c.name, 'fail_open', 'none');
@@ -281,17 +282,16 @@ export class Limiter {
   private redisFailed(err: unknown): void {
     this.metrics.redisErrors.inc({ kind: redisErrorKind(err) });
     this.skipUntilMs = performance.now() + this.config.outage.retryMs;
-    if (this.currentMode === 'redis') {
-      this.log?.warn({ err: err instanceof Error ? err.message : String(err), policy: this.config.outage.policy }, 'rate limits: Redis failed, outage policy in force');
-    }
-    this.enterMode(this.config.outage.policy);
+    if (this.currentMode === 'redis') this.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'rate limits: a Redis command failed');
   }
 
   private enterMode(mode: LimiterMode): void {
     if (mode === this.currentMode) return;
     if (mode === 'redis') {
-      this.log?.info({}, 'rate limits: Redis is back, shared buckets in use again');
+      this.log?.info({}, 'rate limits: Redis answers again, shared buckets in use');
       this.local.clear();
+    } else {
+      this.log?.warn({ policy: mode }, 'rate limits: Redis unavailable, outage policy in force');
     }
     this.currentMode = mode;
     setMode(this.metrics, mode);

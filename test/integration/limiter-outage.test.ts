@@ -1,0 +1,161 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { AppError } from '../../src/shared/errors.js';
+import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+import { testLimiter, until } from '../helpers/limiter.js';
+
+const TIERS = {
+  free: { requests: { perMinute: 1, burst: 8 }, tokens: { perMinute: 1, burst: 10_000 } },
+  anonymous: { requests: { perMinute: 1, burst: 1 }, tokens: { perMinute: 1, burst: 1 } },
+};
+
+let server: PrivateRedis;
+let redis: RedisClient;
+
+before(async () => {
+  server = await startPrivateRedis();
+  redis = createRedis(RedisConfigSchema.parse({ url: server.url }))!;
+  redis.on('error', () => {});
+  assert.ok(await until(() => redis.status === 'ready', 2000));
+});
+after(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+async function redisBack(): Promise<void> {
+  await server.start();
+  assert.ok(await until(() => redis.status === 'ready', 5000), 'the client reconnects');
+}
+
+test('local: a dead Redis is replaced at once by buckets of capacity ÷ replicas, and used again when it returns', async () => {
+  const t = testLimiter(redis, { tiers: TIERS, outage: { policy: 'local', replicas: 4 }, refundFlushMs: 20 });
+  try {
+    const s = t.tenant('local');
+    const first = await t.limiter.admit(s, { promptTokens: 10, maxTokens: 90 });
+    assert.equal(first.source, 'redis');
+    t.limiter.settle(first.reservation, 100); // nothing to refund
+    await server.stop();
+    assert.ok(await until(() => redis.status !== 'ready', 2000));
+
+    const decisions = [];
+    let slowest = 0;
+    for (let i = 0; i < 6; i++) {
+      const t0 = performance.now();
+      decisions.push(await t.limiter.admit(s, { promptTokens: 1, maxTokens: 9 }));
+      slowest = Math.max(slowest, performance.now() - t0);
+    }
+    assert.ok(slowest < 100, `no decision waits on the dead Redis (slowest ${slowest.toFixed(1)} ms)`);
+    assert.ok(decisions.every((d) => d.source === 'local'));
+    assert.equal(decisions.filter((d) => d.allowed).length, 2, 'burst 8 over 4 replicas');
+    assert.equal(t.limiter.mode, 'local');
+    assert.equal(await t.metric('gateway_ratelimit_mode', { mode: 'local' }), 1);
+    assert.equal(await t.metric('gateway_ratelimit_mode', { mode: 'redis' }), 0);
+
+    // A reservation made locally is refunded locally.
+    const local = decisions.find((d) => d.allowed)!;
+    t.limiter.settle(local.reservation, 0);
+    assert.equal(await t.metric('gateway_ratelimit_refunded_tokens_total', { source: 'local' }), 10);
+
+    const back = performance.now();
+    await redisBack();
+    let d = await t.limiter.admit(s);
+    while (d.source !== 'redis' && performance.now() - back < 5000) {
+      await new Promise((r) => setTimeout(r, 50));
+      d = await t.limiter.admit(s);
+    }
+    assert.equal(d.source, 'redis', 'shared buckets are used again');
+    assert.ok(performance.now() - back < 5000, 'within 5 s of Redis returning');
+    assert.equal(await t.metric('gateway_ratelimit_mode', { mode: 'redis' }), 1);
+  } finally {
+    await t.limiter.close();
+  }
+});
+
+test('a Redis that hangs costs one command timeout, then decisions are local until it answers', async () => {
+  const t = testLimiter(redis, { tiers: TIERS, outage: { policy: 'local', retryMs: 300 } });
+  const pauser = createRedis(RedisConfigSchema.parse({ url: server.url }), 'pauser')!;
+  pauser.on('error', () => {});
+  try {
+    const s = t.tenant('hang');
+    assert.equal((await t.limiter.admit(s)).source, 'redis');
+    assert.ok(await until(() => pauser.status === 'ready', 2000));
+    await pauser.call('CLIENT', 'PAUSE', '250', 'ALL');
+    const t0 = performance.now();
+    const timedOut = await t.limiter.admit(s);
+    const first = performance.now() - t0;
+    assert.equal(timedOut.source, 'local');
+    assert.ok(first >= 90 && first < 200, `the command timeout (100 ms) bounds the wait: ${first.toFixed(1)} ms`);
+    const t1 = performance.now();
+    assert.equal((await t.limiter.admit(s)).source, 'local');
+    assert.ok(performance.now() - t1 < 20, 'the next request does not ask Redis');
+    assert.equal(await t.metric('gateway_ratelimit_redis_errors_total', { kind: 'timeout' }), 1);
+    assert.ok(await until(async () => (await t.limiter.admit(s)).source === 'redis', 2000, 50), 'tried again after retryMs');
+  } finally {
+    pauser.disconnect();
+    await t.limiter.close();
+  }
+});
+
+test('refunds for Redis reservations wait out the outage and are sent when it ends', async () => {
+  const t = testLimiter(redis, { tiers: TIERS, outage: { policy: 'local' }, refundFlushMs: 20 });
+  try {
+    const s = t.tenant('waiting');
+    const d = await t.limiter.admit(s, { promptTokens: 0, maxTokens: 500 });
+    await server.stop();
+    assert.ok(await until(() => redis.status !== 'ready', 2000));
+    t.limiter.settle(d.reservation, 100);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(t.limiter.pendingRefunds, 400, 'kept while Redis is away');
+    await redisBack();
+    assert.ok(await until(() => t.limiter.pendingRefunds === 0, 2000), 'sent once it is back');
+  } finally {
+    await t.limiter.close();
+  }
+});
+
+test('fail-open admits and counts; fail-closed answers 503 REDIS_UNAVAILABLE with Retry-After', async () => {
+  const open = testLimiter(redis, { tiers: TIERS, outage: { policy: 'fail-open' } });
+  const closed = testLimiter(redis, { tiers: TIERS, outage: { policy: 'fail-closed', retryMs: 2000 } });
+  try {
+    await server.stop();
+    assert.ok(await until(() => redis.status !== 'ready', 2000));
+    for (let i = 0; i < 20; i++) {
+      const d = await open.limiter.admit(open.tenant('open'));
+      assert.equal(d.allowed, true);
+      assert.equal(d.source, 'none');
+      assert.equal(d.reservation, null);
+    }
+    assert.equal(await open.metric('gateway_ratelimit_decisions_total', { bucket: 'requests', outcome: 'fail_open' }), 20);
+    assert.equal(await open.metric('gateway_ratelimit_mode', { mode: 'fail-open' }), 1);
+
+    await assert.rejects(closed.limiter.admit(closed.tenant('closed')), (err: unknown) => {
+      assert.ok(err instanceof AppError);
+      assert.equal(err.code, 'REDIS_UNAVAILABLE');
+      assert.equal(err.status, 503);
+      assert.equal(err.retryAfter, 2);
+      return true;
+    });
+    assert.equal(await closed.metric('gateway_ratelimit_decisions_total', { outcome: 'fail_closed' }), 2);
+    assert.equal(await closed.metric('gateway_ratelimit_mode', { mode: 'fail-closed' }), 1);
+  } finally {
+    await redisBack();
+    await open.limiter.close();
+    await closed.limiter.close();
+  }
+});
+
+test('without Redis every decision is local', async () => {
+  const t = testLimiter(null, { tiers: TIERS, outage: { policy: 'fail-closed' } });
+  try {
+    const s = t.tenant('alone');
+    const results = [];
+    for (let i = 0; i < 10; i++) results.push(await t.limiter.admit(s));
+    assert.ok(results.every((d) => d.source === 'local'));
+    assert.equal(results.filter((d) => d.allowed).length, 8);
+    assert.equal(t.limiter.mode, 'local');
+  } finally {
+    await t.limiter.close();
+  }
+});
