@@ -36,14 +36,15 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
+/** @param extraArgs more redis-server arguments (`['--cluster-enabled', 'yes', ...]`) */
+export async function startPrivateRedis(port?: number, extraArgs: string[] = []): Promise<PrivateRedis> {
   const p = port ?? (await freePort());
   let child: ChildProcess | undefined;
 
   const start = async () => {
     child = spawn(
       'redis-server',
-      ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+      ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...extraArgs],
       { stdio: 'ignore' },
     );
     const started = child;
