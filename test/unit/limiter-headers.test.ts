@@ -27,6 +27,7 @@ function decision(buckets: Decision['buckets']): Decision {
       tokens: { perMinute: 40_000, burst: 16_384 },
       keys: new KeySpace('chat:', 0).keys('t:acme'),
     },
+    tokens: 0,
     buckets,
     limitedBy: null,
     retryAfterMs: 0,

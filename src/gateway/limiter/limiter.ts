@@ -61,6 +61,8 @@ export interface Decision {
   allowed: boolean;
   source: DecisionSource;
   subject: Subject;
+  /** the LLM tokens this request asked for (prompt + max_tokens) */
+  tokens: number;
   /** requests, tokens, then the global buckets in force; empty when admitted without checking (fail-open) */
   buckets: BucketState[];
   /** the bucket that was short (the one with the longest wait) */
@@ -256,7 +258,7 @@ export class Limiter {
     this.metrics.duration.observe({ source }, (performance.now() - started) / 1000);
     const reservation: Reservation | null =
       reply.allowed && tokens > 0 ? { subject, tokens, source, settled: false } : null;
-    return { allowed: reply.allowed, source, subject, buckets, limitedBy, retryAfterMs, reservation };
+    return { allowed: reply.allowed, source, subject, tokens, buckets, limitedBy, retryAfterMs, reservation };
   }
 
   private outage(subject: Subject, calls: NamedCall[], tokens: number, started: number): Decision {
@@ -266,7 +268,7 @@ export class Limiter {
     if (policy === 'fail-open') {
       for (const c of calls) this.count(c.name, 'fail_open', 'none');
       this.metrics.duration.observe({ source: 'none' }, (performance.now() - started) / 1000);
-      return { allowed: true, source: 'none', subject, buckets: [], limitedBy: null, retryAfterMs: 0, reservation: null };
+      return { allowed: true, source: 'none', subject, tokens, buckets: [], limitedBy: null, retryAfterMs: 0, reservation: null };
     }
     for (const c of calls) this.count(c.name, 'fail_closed', 'none');
     this.metrics.duration.observe({ source: 'none' }, (performance.now() - started) / 1000);

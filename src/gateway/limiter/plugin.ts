@@ -112,7 +112,7 @@ export function limitedMessage(decision: Decision): string {
   const name = decision.limitedBy ?? 'requests';
   const whose = name.startsWith('global') ? 'the service' : decision.subject.label;
   const limits = bucket ? ` (${bucket.limit.perMinute} ${BUCKET_WORDS[name]} per minute, burst ${bucket.limit.burst})` : '';
-  const need = name.endsWith('tokens') && bucket ? `; this request needs ${decision.reservation?.tokens ?? '?'} and ${bucket.remaining} are left` : '';
+  const need = name.endsWith('tokens') && bucket ? `; this request needs ${decision.tokens} and ${bucket.remaining} are left` : '';
   return `rate limit reached: the "${name}" bucket of ${whose} is empty${limits}${need}; retry in ${openaiDuration(decision.retryAfterMs)}`;
 }
 
