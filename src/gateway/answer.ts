@@ -27,6 +27,8 @@ export type AnswerRoute = 'chat' | 'chat_completions' | 'completions';
 /** What the answer hooks see of a request: who asks, and what will be sent to a worker. */
 export interface AnswerContext {
   request: FastifyRequest;
+  /** For headers that must go out with the answer, streamed or not (the rate-limit headers). */
+  reply: FastifyReply;
   tenant: Tenant;
   route: AnswerRoute;
   model: string;
@@ -138,6 +140,7 @@ export class Answerer {
     }
     const ctx: AnswerContext = {
       request,
+      reply,
       tenant: request.tenant!,
       route: plan.route,
       model: plan.model,

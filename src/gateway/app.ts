@@ -21,6 +21,8 @@ import type { GatewayConfig } from './config.js';
 import { DegradeSwitch } from './degrade.js';
 import { Dispatcher } from './dispatch.js';
 import { installErrorHandlers } from './error-handler.js';
+import limiterPlugin from './limiter/plugin.js';
+import { promptTokens, UPPER_BOUND_COUNTER, type TokenCounter } from './limiter/prompt-tokens.js';
 import { loadFallback, type FallbackAnswerer } from './knowledge-base.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { WorkerPool } from './pool.js';
@@ -64,6 +66,8 @@ export interface Gateway {
   apiAuth: ApiKeyAuth;
   adminAuth: AdminAuth;
   schemas: RequestSchemas;
+  /** Counts prompt tokens for the token budget: the model's tokenizer once it is at hand. */
+  tokenCounter: TokenCounter;
 }
 
 async function waitReady(redis: RedisClient, ms: number): Promise<void> {
@@ -143,6 +147,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
     apiAuth: new ApiKeyAuth(config.auth.keys, { enabled: config.auth.anonymous, tier: config.auth.anonymousTier }),
     adminAuth: new AdminAuth(config.auth.adminTokenSha256),
     schemas: requestSchemas(config.model),
+    tokenCounter: UPPER_BOUND_COUNTER,
   };
   app.decorate('gateway', gateway);
   app.decorateRequest('tenant', null);
@@ -182,6 +187,16 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (request) => {
       request.tenant = gateway.apiAuth.authenticate(request.headers.authorization, request.headers['x-api-key'], request.ip);
+    });
+    // Rate limits for the /v1 routes only: after authentication, on a Registry shared with the rest.
+    await scope.register(limiterPlugin, {
+      limits: config.limits,
+      redis,
+      keyPrefix: config.redis.keyPrefix,
+      registry: metrics.registry,
+      tenantOf: (request) => request.tenant!,
+      countPrompt: (generate) => promptTokens(generate, gateway.tokenCounter),
+      answerHooks,
     });
     await modelRoutes(scope, gateway);
     await answerRoutes(scope, gateway);

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { loadConfig } from '../shared/config.js';
 import { LOG_LEVELS } from '../shared/logging.js';
+import { LimitsConfigSchema, missingTiers } from './limiter/config.js';
 import { RedisConfigSchema } from './redis.js';
 
 export const DEGRADE_MODES = ['auto', 'forced', 'off'] as const;
@@ -104,6 +105,18 @@ export const GatewayConfigSchema = z.object({
     })
     .prefault({}),
   redis: RedisConfigSchema,
+  limits: LimitsConfigSchema,
+}).superRefine((config, ctx) => {
+  if (!config.limits.enabled) return;
+  const used = [...config.auth.keys.map((k) => k.tier), ...(config.auth.anonymous ? [config.auth.anonymousTier] : [])];
+  const missing = missingTiers(config.limits, used);
+  if (missing.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['limits', 'tiers'],
+      message: `tier ${missing.map((t) => JSON.stringify(t)).join(', ')} is used by auth but not defined (defined: ${Object.keys(config.limits.tiers).join(', ') || 'none'})`,
+    });
+  }
 });
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
 

@@ -9,7 +9,6 @@ import { LimitsConfigSchema, type LimitsConfig } from '../../src/gateway/limiter
 import { Limiter } from '../../src/gateway/limiter/limiter.js';
 import { createLimiterMetrics } from '../../src/gateway/limiter/metrics.js';
 import type { Subject } from '../../src/gateway/limiter/policy.js';
-import { sleep } from '../../src/shared/net.js';
 
 export interface TestLimiter {
   limiter: Limiter;
@@ -69,13 +68,4 @@ export async function commandStats(redis: RedisClient): Promise<CommandStats> {
     if (!SCRIPT_INTERNAL.includes(name) && !LOOKING.includes(name)) stats.sent += calls;
   }
   return stats;
-}
-
-export async function until(pred: () => boolean | Promise<boolean>, ms: number, step = 20): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred()) return true;
-    await sleep(step);
-  }
-  return pred();
 }

@@ -15,30 +15,37 @@ export interface PrivateRedis {
   start(): Promise<void>;
 }
 
-function ping(port: number): Promise<boolean> {
+/** The process id of the redis-server answering on `port`, or null when none answers. */
+function serverPid(port: number): Promise<number | null> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
     let answer = '';
     socket.setTimeout(500);
-    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('connect', () => socket.write('INFO server\r\n'));
     socket.on('data', (d) => {
       answer += d.toString();
-      if (answer.includes('\r\n')) {
+      const m = /process_id:(\d+)\r\n/.exec(answer);
+      if (m || answer.startsWith('-')) {
         socket.destroy();
-        resolve(answer.startsWith('+PONG'));
+        resolve(m ? Number(m[1]) : null);
       }
     });
-    socket.on('error', () => resolve(false));
+    socket.on('error', () => resolve(null));
     socket.on('timeout', () => {
       socket.destroy();
-      resolve(false);
+      resolve(null);
     });
   });
 }
 
-/** @param extraArgs more redis-server arguments (`['--cluster-enabled', 'yes', ...]`) */
+class PortTaken extends Error {}
+
+/**
+ * @param port a fixed port; by default a free one (chosen again if another server takes it first)
+ * @param extraArgs more redis-server arguments (`['--cluster-enabled', 'yes', ...]`)
+ */
 export async function startPrivateRedis(port?: number, extraArgs: string[] = []): Promise<PrivateRedis> {
-  const p = port ?? (await freePort());
+  let p = port ?? (await freePort());
   let child: ChildProcess | undefined;
 
   const start = async () => {
@@ -52,10 +59,13 @@ export async function startPrivateRedis(port?: number, extraArgs: string[] = [])
     started.once('error', (err) => (failed = err));
     for (let i = 0; i < 100; i++) {
       if (failed) throw new Error(`redis-server could not start: ${failed.message}`);
-      if (await ping(p)) return;
+      const pid = await serverPid(p);
+      if (pid !== null && pid === started.pid) return;
+      // Another server answers on the port (tests of other runs share the machine): ours could not bind.
+      if (pid !== null && started.exitCode !== null) throw new PortTaken(`port ${p} is taken by another redis-server`);
       await sleep(50);
     }
-    throw new Error(`redis-server on port ${p} did not answer PING`);
+    throw new Error(`redis-server on port ${p} did not answer`);
   };
 
   const stop = async (graceful = false) => {
@@ -67,6 +77,14 @@ export async function startPrivateRedis(port?: number, extraArgs: string[] = [])
     await exited;
   };
 
-  await start();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      if (!(err instanceof PortTaken) || port !== undefined || attempt === 3) throw err;
+      p = await freePort();
+    }
+  }
   return { port: p, url: `redis://127.0.0.1:${p}`, stop, start };
 }

@@ -7,7 +7,8 @@ import { Redis } from 'ioredis';
 import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
 import { defineBucketScript, takeBuckets } from '../../src/gateway/limiter/bucket-script.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
-import { testLimiter, until } from '../helpers/limiter.js';
+import { until } from '../helpers/gateway.js';
+import { testLimiter } from '../helpers/limiter.js';
 
 const ANONYMOUS = { anonymous: { requests: { perMinute: 1, burst: 1 }, tokens: { perMinute: 1, burst: 1 } } };
 

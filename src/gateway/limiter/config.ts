@@ -14,7 +14,7 @@ import { z } from 'zod';
 export const MAX_BURST = 100_000_000;
 export const MAX_PER_MINUTE = 1_000_000_000;
 
-const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 
 const Bucket = z.strictObject({
   perMinute: z.number().int().min(1).max(MAX_PER_MINUTE).describe('tokens added per minute'),
@@ -34,7 +34,6 @@ const PartialBucket = z.strictObject({
 });
 
 const TenantOverride = z.strictObject({
-  tier: z.string().regex(NAME).optional().describe("the tenant's tier, instead of the one its API key names"),
   requests: PartialBucket.optional(),
   tokens: PartialBucket.optional(),
 });
@@ -49,10 +48,18 @@ export const OUTAGE_POLICIES = ['local', 'fail-open', 'fail-closed'] as const;
 export type OutagePolicy = (typeof OUTAGE_POLICIES)[number];
 
 export const DEFAULT_TIERS: Record<string, TierConfig> = {
-  anonymous: { requests: { perMinute: 10, burst: 5 }, tokens: { perMinute: 10_000, burst: 8_192 } },
-  free: { requests: { perMinute: 60, burst: 20 }, tokens: { perMinute: 40_000, burst: 16_384 } },
-  standard: { requests: { perMinute: 600, burst: 100 }, tokens: { perMinute: 400_000, burst: 65_536 } },
+  anonymous: { requests: { perMinute: 10, burst: 5 }, tokens: { perMinute: 10_000, burst: 10_000 } },
+  free: { requests: { perMinute: 60, burst: 20 }, tokens: { perMinute: 40_000, burst: 20_000 } },
+  standard: { requests: { perMinute: 600, burst: 100 }, tokens: { perMinute: 400_000, burst: 100_000 } },
+  pro: { requests: { perMinute: 3_000, burst: 500 }, tokens: { perMinute: 2_000_000, burst: 500_000 } },
 };
+
+/** Tier names the limits must define: those of the API keys and of anonymous callers (checked by the gateway's schema). */
+export function missingTiers(limits: LimitsConfig, used: Iterable<string>): string[] {
+  const missing = new Set<string>();
+  for (const tier of used) if (!Object.hasOwn(limits.tiers, tier)) missing.add(tier);
+  return [...missing];
+}
 
 export const LimitsConfigSchema = z
   .object({
@@ -60,16 +67,15 @@ export const LimitsConfigSchema = z
     tiers: z
       .record(z.string().regex(NAME), Tier)
       .default(DEFAULT_TIERS)
-      .describe('tier name → `{requests:{perMinute,burst}, tokens:{perMinute,burst}}`'),
+      .describe('tier name → `{requests:{perMinute,burst}, tokens:{perMinute,burst}}`; every tier an API key or `auth.anonymousTier` names must be here'),
     tenants: z
       .record(z.string().min(1).max(256), TenantOverride)
       .default({})
-      .describe('tenant name → `{tier?, requests?:{perMinute?,burst?}, tokens?:{perMinute?,burst?}}`: a tier other than its API key names, and per-tenant overrides of the tier'),
-    anonymousTier: z.string().regex(NAME).default('anonymous').describe('tier of anonymous callers, each client address (IPv6: its /64) a bucket of its own'),
+      .describe('tenant name → `{requests?:{perMinute?,burst?}, tokens?:{perMinute?,burst?}}`: limits of one tenant that differ from its tier (the tier comes with its API key)'),
     allowList: z
       .array(z.string().min(1))
       .default([])
-      .describe('tenant names, or client addresses of anonymous callers, that are never limited'),
+      .describe('tenant names, or client addresses of anonymous callers (each a bucket of its own; IPv6: its /64), that are never limited'),
     global: z
       .object({
         requests: GlobalBucket.prefault({}).describe('service-wide request bucket `{perMinute, burst}`; perMinute 0 turns it off, burst 0 means one minute'),
@@ -100,17 +106,6 @@ export const LimitsConfigSchema = z
       .max(10_000)
       .default(100)
       .describe('a refund waits at most this long for its tenant\'s next request to carry it to Redis before it is sent alone'),
-  })
-  .superRefine((limits, ctx) => {
-    const tierExists = (tier: string, path: (string | number)[]) => {
-      if (!Object.hasOwn(limits.tiers, tier)) {
-        ctx.addIssue({ code: 'custom', path, message: `unknown tier "${tier}" (known: ${Object.keys(limits.tiers).join(', ') || 'none'})` });
-      }
-    };
-    tierExists(limits.anonymousTier, ['anonymousTier']);
-    for (const [name, override] of Object.entries(limits.tenants)) {
-      if (override.tier !== undefined) tierExists(override.tier, ['tenants', name, 'tier']);
-    }
   })
   .prefault({});
 export type LimitsConfig = z.infer<typeof LimitsConfigSchema>;

@@ -6,20 +6,25 @@
  * tenant and its LLM-token cost) and the request needs the decision back (for its headers and
  * its reservation). So the key generator builds the request's `RequestLimit`, files it under a
  * one-request ticket, and returns the ticket as the key; `incr` takes the ticket out and makes the
- * one script call; the decision lands on `request.ratelimit`. To the plugin, the count is yes or
- * no: current 1 under a max of 1 is admitted, 2 is refused. Buckets are per tenant for every route,
+ * one script call; the decision lands on `request.ratelimit`. To the plugin the count is yes or
+ * no: current 1 under a max of 1 is admitted, 2 is refused. Buckets are per tenant on every route,
  * so the route option `groupId` is refused at start.
  *
- * Routes that declare `config.llmTokens(request)` (prompt tokens and max_tokens, from the
- * validated body) are limited in `preHandler`, after validation; the others in `onRequest`.
- * `settleTokens(request, used)` refunds the unused reservation when the answer ends; an answer
- * that ends without it is charged in full when it succeeded and refunded in full when it failed.
+ * Two ways in, one store:
+ * - every route of the scope the plugin is registered in: the plugin's `onRequest` hook takes one
+ *   request token (and no LLM tokens);
+ * - routes with `config.tokenBudget: true` (the answer routes) skip that hook. Their answer hook
+ *   (`beforeAnswer`, after validation, when the prompt and max_tokens are known) goes through the
+ *   plugin's `createRateLimit` with the LLM-token cost, so the request token and the reservation
+ *   are one script call; `onAnswerEnd` settles the reservation with the answer's usage.
  */
 import fp from 'fastify-plugin';
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import type { Registry } from 'prom-client';
 import { AppError } from '../../shared/errors.js';
+import type { GenerateRequestInput } from '../../shared/protocol.js';
+import type { AnswerHooks } from '../answer.js';
 import type { RedisClient } from '../redis.js';
 import type { LimitsConfig } from './config.js';
 import { openaiDuration, rateLimitHeaders } from './headers.js';
@@ -27,20 +32,17 @@ import { Limiter, type Decision, type TokenCost } from './limiter.js';
 import { createLimiterMetrics } from './metrics.js';
 import type { Subject, Tenant } from './policy.js';
 
-export type LlmTokens = (request: FastifyRequest) => TokenCost | Promise<TokenCost>;
-
 /** What the limiter knows about one request. */
 export interface RequestLimit {
   subject: Subject;
   cost: TokenCost;
   decision: Decision | null;
-  error: AppError | null;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The LLM-token cost of a request on this route; the route is then limited after validation. */
-    llmTokens?: LlmTokens;
+    /** The route's answers reserve LLM tokens in the answer hooks, which also take its request token. */
+    tokenBudget?: boolean;
   }
   interface FastifyRequest {
     ratelimit: RequestLimit | null;
@@ -50,43 +52,41 @@ declare module 'fastify' {
   }
 }
 
-export interface RateLimitPluginOptions {
+export interface LimiterPluginOptions {
   limits: LimitsConfig;
   /** the gateway's client; never closed here */
   redis: RedisClient | null;
   keyPrefix: string;
   registry: Registry;
-  /** what authentication found; null or anonymous → limited by client address */
-  tenantOf: (request: FastifyRequest) => Tenant | null | undefined;
+  /** who is asking (authentication has run by `onRequest` of the routes) */
+  tenantOf: (request: FastifyRequest) => Tenant;
+  /** prompt tokens of a worker request (the model's tokenizer, or an upper bound until it is at hand) */
+  countPrompt: (generate: GenerateRequestInput) => number;
+  /** the gateway's answer hooks; the token budget is added to them */
+  answerHooks: AnswerHooks[];
 }
 
 type IncrCallback = (err: Error | null, result?: { current: number; ttl: number }) => void;
 
-interface StoreShared {
-  limiter: Limiter;
-  tickets: Map<string, RequestLimit>;
-}
+const NO_TOKENS: TokenCost = { promptTokens: 0, maxTokens: 0 };
 
-/** The @fastify/rate-limit store; `child` returns a new store on the same shared state. */
-function storeClass(shared: StoreShared) {
+/** The @fastify/rate-limit store; `child` returns a new store on the same shared tickets. */
+function storeClass(limiter: Limiter, tickets: Map<string, RequestLimit>) {
   return class LimiterStore {
     incr(key: string, cb: IncrCallback): void {
-      const limit = shared.tickets.get(key);
-      shared.tickets.delete(key);
+      const limit = tickets.get(key);
+      tickets.delete(key);
       if (!limit) {
         cb(new Error(`rate-limit ticket ${key} not found`));
         return;
       }
-      shared.limiter.admit(limit.subject, limit.cost).then(
+      limiter.admit(limit.subject, limit.cost).then(
         (decision) => {
           limit.decision = decision;
           const requests = decision.buckets[0];
           cb(null, decision.allowed ? { current: 1, ttl: requests?.resetMs ?? 0 } : { current: 2, ttl: Math.max(1000, decision.retryAfterMs) });
         },
-        (err: unknown) => {
-          limit.error = err instanceof AppError ? err : null;
-          cb(err instanceof Error ? err : new Error(String(err)));
-        },
+        (err: unknown) => cb(err instanceof Error ? err : new Error(String(err))),
       );
     }
 
@@ -116,7 +116,7 @@ export function limitedMessage(decision: Decision): string {
   return `rate limit reached: the "${name}" bucket of ${whose} is empty${limits}${need}; retry in ${openaiDuration(decision.retryAfterMs)}`;
 }
 
-async function limiterPlugin(app: FastifyInstance, options: RateLimitPluginOptions): Promise<void> {
+async function limiterPlugin(app: FastifyInstance, options: LimiterPluginOptions): Promise<void> {
   app.decorateRequest('ratelimit', null);
   if (!options.limits.enabled) {
     app.decorate('limiter', null);
@@ -132,46 +132,42 @@ async function limiterPlugin(app: FastifyInstance, options: RateLimitPluginOptio
   app.decorate('limiter', limiter);
   app.addHook('onClose', async () => limiter.close());
 
-  const shared: StoreShared = { limiter, tickets: new Map() };
+  const tickets = new Map<string, RequestLimit>();
   let seq = 0;
-
-  const file = (request: FastifyRequest, cost: TokenCost): string => {
-    const subject = limiter.policies.subject(options.tenantOf(request), normalizeIP(request.ip));
-    const limit: RequestLimit = { subject, cost, decision: null, error: null };
+  const file = (request: FastifyRequest, limit: RequestLimit): string => {
     request.ratelimit = limit;
     const ticket = String(++seq);
-    shared.tickets.set(ticket, limit);
+    tickets.set(ticket, limit);
     return ticket;
   };
-  const NO_TOKENS: TokenCost = { promptTokens: 0, maxTokens: 0 };
+  const limitOf = (request: FastifyRequest, cost: TokenCost): RequestLimit => ({
+    subject: limiter.policies.subject(options.tenantOf(request), normalizeIP(request.ip)),
+    cost,
+    decision: null,
+  });
 
-  // Before @fastify/rate-limit sees a route: a route with an LLM-token cost is limited after
-  // validation, with a key generator that files the cost along with the request.
+  // Before @fastify/rate-limit sees a route: the answer routes are limited in their answer hook.
   app.addHook('onRoute', (route: RouteOptions) => {
-    const config = route.config as { rateLimit?: unknown; llmTokens?: unknown } | undefined;
-    const costOf = config?.llmTokens;
-    if (typeof costOf !== 'function' || config!.rateLimit === false) return;
-    const own = typeof config!.rateLimit === 'object' && config!.rateLimit !== null ? config!.rateLimit : {};
-    const keyGenerator = async (request: FastifyRequest) => file(request, await (costOf as LlmTokens)(request));
-    route.config = { ...config, rateLimit: { hook: 'preHandler', keyGenerator, ...own } } as RouteOptions['config'];
+    const config = route.config as { rateLimit?: unknown; tokenBudget?: unknown } | undefined;
+    if (config?.tokenBudget === true) route.config = { ...config, rateLimit: false } as RouteOptions['config'];
   });
 
   await app.register(rateLimit, {
     global: true,
     hook: 'onRequest',
-    store: storeClass(shared) as never,
-    keyGenerator: (request: FastifyRequest) => file(request, NO_TOKENS),
+    store: storeClass(limiter, tickets) as never,
+    keyGenerator: (request: FastifyRequest) => file(request, limitOf(request, NO_TOKENS)),
     max: 1,
     timeWindow: 60_000,
-    // The plugin's own limit headers speak of its counter; ours are set in onSend.
+    // The plugin's own limit headers speak of its yes/no counter; ours are set in onSend.
     addHeaders: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': true },
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
     ...(options.limits.allowList.length > 0
       ? {
           allowList: (_request: FastifyRequest, key: string) => {
-            const limit = shared.tickets.get(key);
+            const limit = tickets.get(key);
             if (!limit?.subject.allowListed) return false;
-            shared.tickets.delete(key);
+            tickets.delete(key);
             return true;
           },
         }
@@ -183,25 +179,29 @@ async function limiterPlugin(app: FastifyInstance, options: RateLimitPluginOptio
     },
   });
 
+  // The answer routes: the limit filed by the answer hook goes through the same plugin and store.
+  const checkAnswer = app.createRateLimit({ keyGenerator: (request: FastifyRequest) => file(request, request.ratelimit!) });
+  options.answerHooks.push({
+    async beforeAnswer(ctx) {
+      const { request, reply, generate } = ctx;
+      request.ratelimit = limitOf(request, { promptTokens: options.countPrompt(generate), maxTokens: generate.max_tokens });
+      const result = await checkAnswer(request);
+      if (result.isAllowed) return; // allow-listed
+      const decision = request.ratelimit.decision!;
+      // Set now: a streamed answer writes its headers itself, past onSend.
+      reply.headers(rateLimitHeaders(decision));
+      if (result.isExceeded) throw new AppError('RATE_LIMITED', limitedMessage(decision), { retryAfter: result.ttlInSeconds });
+    },
+    onAnswerEnd(ctx, end) {
+      limiter.settle(ctx.request.ratelimit?.decision?.reservation, end.usage.prompt_tokens + end.usage.completion_tokens);
+    },
+  });
+
   app.addHook('onSend', async (request, reply, payload) => {
-    const limit = request.ratelimit;
-    if (limit?.decision) reply.headers(rateLimitHeaders(limit.decision));
-    else if (limit?.error?.retryAfter !== undefined && !reply.hasHeader('retry-after')) {
-      reply.header('retry-after', limit.error.retryAfter);
-    }
+    const decision = request.ratelimit?.decision;
+    if (decision && !reply.hasHeader('ratelimit-policy')) reply.headers(rateLimitHeaders(decision));
     return payload;
   });
-
-  app.addHook('onResponse', async (request, reply) => {
-    const reservation = request.ratelimit?.decision?.reservation;
-    if (reservation && !reservation.settled) limiter.settle(reservation, reply.statusCode >= 400 ? 0 : reservation.tokens);
-  });
-}
-
-/** Reports what an answer used (prompt + completion tokens); the rest of the reservation is refunded. */
-export function settleTokens(request: FastifyRequest, usedTokens: number): void {
-  const reservation = request.ratelimit?.decision?.reservation;
-  if (reservation) request.server.limiter?.settle(reservation, usedTokens);
 }
 
 export default fp(limiterPlugin, { name: 'limiter', fastify: '5.x' });

@@ -1,7 +1,7 @@
 /**
- * Who a request is for the limiter, and which limits apply: the tenant's tier from its API key
- * (or the tier `limits.tenants` names for it), with the tenant's overrides on top; anonymous
- * callers get the anonymous tier, one bucket per client address. Resolved once per tenant.
+ * Who a request is for the limiter, and which limits apply: the tier its API key names (or
+ * `auth.anonymousTier`), with the tenant's overrides from `limits.tenants` on top. Anonymous
+ * callers have one bucket per client address. Resolved once per tenant.
  */
 import type { BucketConfig, LimitsConfig } from './config.js';
 import { KeySpace, type BucketKeys } from './keys.js';
@@ -56,19 +56,20 @@ export class Policies {
     this.global = { requests: share(config.global.requests), tokens: share(config.global.tokens) };
   }
 
-  /** Tier names the limits know; authentication's tiers must be among them (checked at start). */
-  get tiers(): string[] {
-    return Object.keys(this.config.tiers);
-  }
-
-  subject(tenant: Tenant | null | undefined, clientAddress: string): Subject {
-    if (!tenant || tenant.anonymous) {
-      const tier = this.config.tiers[this.config.anonymousTier]!;
+  /**
+   * The subject of a request. Anonymous callers are one bucket per client address (the caller
+   * passes it normalized: IPv6 cut to its /64); a tenant's limits are its tier's, with its
+   * overrides on top. Throws when the tier is unknown (the gateway's schema checks this at start).
+   */
+  subject(tenant: Tenant, clientAddress: string): Subject {
+    const tier = Object.hasOwn(this.config.tiers, tenant.tier) ? this.config.tiers[tenant.tier] : undefined;
+    if (!tier) throw new Error(`tier ${JSON.stringify(tenant.tier)} is not defined in limits.tiers`);
+    if (tenant.anonymous) {
       const id = `ip:${clientAddress}`;
       return {
         id,
         label: `client ${clientAddress}`,
-        tier: this.config.anonymousTier,
+        tier: tenant.tier,
         allowListed: this.allow.has(clientAddress),
         requests: tier.requests,
         tokens: tier.tokens,
@@ -79,14 +80,11 @@ export class Policies {
     let subject = this.tenants.get(cacheKey);
     if (!subject) {
       const override = Object.hasOwn(this.config.tenants, tenant.name) ? this.config.tenants[tenant.name] : undefined;
-      const tierName = override?.tier ?? tenant.tier;
-      const tier = Object.hasOwn(this.config.tiers, tierName) ? this.config.tiers[tierName] : undefined;
-      if (!tier) throw new Error(`tenant ${JSON.stringify(tenant.name)} has tier ${JSON.stringify(tierName)}, which limits.tiers does not define`);
       const id = `t:${tenant.name}`;
       subject = {
         id,
         label: `tenant ${JSON.stringify(tenant.name)}`,
-        tier: tierName,
+        tier: tenant.tier,
         allowListed: this.allow.has(tenant.name),
         requests: merge(tier.requests, override?.requests),
         tokens: merge(tier.tokens, override?.tokens),

@@ -41,7 +41,7 @@ export async function answerRoutes(app: FastifyInstance, gw: Gateway): Promise<v
 
   r.post(
     '/v1/chat',
-    { schema: { body: schemas.ChatBody, summary: 'Chat with the legal assistant', tags: ['chat'] } },
+    { schema: { body: schemas.ChatBody, summary: 'Chat with the legal assistant', tags: ['chat'] }, config: { tokenBudget: true } },
     async (request, reply) => {
       const body = request.body;
       if (body.adapter !== undefined && !pool.hasAdapter(body.adapter)) throw modelNotFound(body.adapter, 'adapter');
@@ -69,7 +69,7 @@ export async function answerRoutes(app: FastifyInstance, gw: Gateway): Promise<v
 
   r.post(
     '/v1/chat/completions',
-    { schema: { body: schemas.ChatCompletionsBody, summary: 'OpenAI-compatible chat completions', tags: ['openai'] } },
+    { schema: { body: schemas.ChatCompletionsBody, summary: 'OpenAI-compatible chat completions', tags: ['openai'] }, config: { tokenBudget: true } },
     async (request, reply) => {
       const body = request.body;
       const resolved = pool.resolveModel(body.model);
@@ -103,7 +103,7 @@ export async function answerRoutes(app: FastifyInstance, gw: Gateway): Promise<v
 
   r.post(
     '/v1/completions',
-    { schema: { body: schemas.CompletionsBody, summary: 'OpenAI-compatible raw completions (no chat template)', tags: ['openai'] } },
+    { schema: { body: schemas.CompletionsBody, summary: 'OpenAI-compatible raw completions (no chat template)', tags: ['openai'] }, config: { tokenBudget: true } },
     async (request, reply) => {
       const body = request.body;
       const resolved = pool.resolveModel(body.model);
