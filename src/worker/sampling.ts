@@ -73,10 +73,10 @@ export class Sampler {
   }
 
   /**
-   * Log-softmax of the raw logits: the chosen id's logprob and the `topN` most likely ids in
-   * descending order. Call before `sample`, which changes the row in place.
+   * For logprobs: the log partition function of the raw row (a token's logprob is its logit minus
+   * it) and the `topN` most likely ids, largest first. Call before `sample`, which may change the row.
    */
-  logprobs(logits: Float32Array, chosen: number, topN: number): { logprob: number; top: TopLogprob[] } {
+  logprobs(logits: Float32Array, topN: number): { logZ: number; top: TopLogprob[] } {
     const logZ = logSumExp(logits);
     const top: TopLogprob[] = [];
     if (topN > 0) {
@@ -86,7 +86,7 @@ export class Sampler {
         top.push({ id, logprob: logits[id]! - logZ });
       }
     }
-    return { logprob: logits[chosen]! - logZ, top };
+    return { logZ, top };
   }
 
   /** Picks the next id. `logits` (one row, vocabSize long) is modified in place. */
