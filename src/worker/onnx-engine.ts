@@ -35,7 +35,7 @@ import { floatToHalf } from '../model/dtype.js';
 import { isRuntimeAdapter, type AdapterSet } from './adapters.js';
 import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from './engine.js';
 
-export const CAPACITY_STEP = 128;
+export const CAPACITY_STEP = 64;
 
 export interface DeviceOptions {
   provider: 'cpu' | 'cuda';
@@ -108,8 +108,17 @@ async function createSession(
   return { session, provider: 'cpu' };
 }
 
+/** Time spent inside `session.run`, by kind of call (for the benchmark's overhead figure). */
+export interface RunStats {
+  prefillRuns: number;
+  prefillMs: number;
+  decodeRuns: number;
+  decodeMs: number;
+}
+
 export class OnnxEngine implements InferenceEngine {
   readonly info: EngineInfo;
+  readonly runStats: RunStats = { prefillRuns: 0, prefillMs: 0, decodeRuns: 0, decodeMs: 0 };
   readonly manifest: ModelManifest;
   private readonly session: ort.InferenceSession;
   private readonly rows: OnnxSequence[] = [];
@@ -346,7 +355,10 @@ export class OnnxEngine implements InferenceEngine {
       feeds[this.pastKeyNames[l]!] = new ort.Tensor(this.kvType, this.compactRow(this.keys[l]!, s.row, past), [1, this.heads, past, d]);
       feeds[this.pastValueNames[l]!] = new ort.Tensor(this.kvType, this.compactRow(this.values[l]!, s.row, past), [1, this.heads, past, d]);
     }
+    const t0 = performance.now();
     const out = await this.session.run(feeds);
+    this.runStats.prefillMs += performance.now() - t0;
+    this.runStats.prefillRuns++;
     for (let l = 0; l < this.layers; l++) {
       this.storeRow(out[this.presentKeyNames[l]!]!, this.keys[l]!, s.row, past, total);
       this.storeRow(out[this.presentValueNames[l]!]!, this.values[l]!, s.row, past, total);
@@ -418,7 +430,10 @@ export class OnnxEngine implements InferenceEngine {
       fetches[this.presentKeyNames[l]!] = k;
       fetches[this.presentValueNames[l]!] = v;
     }
+    const t0 = performance.now();
     const out = await this.session.run(feeds, fetches);
+    this.runStats.decodeMs += performance.now() - t0;
+    this.runStats.decodeRuns++;
     const logits = out[this.manifest.io.logits]!.data as Float32Array;
     for (const s of list) s.length++;
     const vocab = this.info.vocabSize;
