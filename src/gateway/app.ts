@@ -22,7 +22,7 @@ import { DegradeSwitch } from './degrade.js';
 import { Dispatcher } from './dispatch.js';
 import { installErrorHandlers } from './error-handler.js';
 import limiterPlugin from './limiter/plugin.js';
-import { promptTokens, UPPER_BOUND_COUNTER, type TokenCounter } from './limiter/prompt-tokens.js';
+import { PromptCounter } from './limiter/prompt-tokens.js';
 import { loadFallback, type FallbackAnswerer } from './knowledge-base.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { WorkerPool } from './pool.js';
@@ -67,7 +67,7 @@ export interface Gateway {
   adminAuth: AdminAuth;
   schemas: RequestSchemas;
   /** Counts prompt tokens for the token budget: the model's tokenizer once it is at hand. */
-  tokenCounter: TokenCounter;
+  prompts: PromptCounter;
 }
 
 async function waitReady(redis: RedisClient, ms: number): Promise<void> {
@@ -149,7 +149,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
     apiAuth: new ApiKeyAuth(config.auth.keys, { enabled: config.auth.anonymous, tier: config.auth.anonymousTier }),
     adminAuth: new AdminAuth(config.auth.adminTokenSha256),
     schemas: requestSchemas(config.model),
-    tokenCounter: UPPER_BOUND_COUNTER,
+    prompts: new PromptCounter(app.log),
   };
   app.decorate('gateway', gateway);
   app.decorateRequest('tenant', null);
@@ -160,6 +160,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
     await answerer.drain(config.drainTimeoutMs);
   });
   app.addHook('onClose', async () => {
+    gateway.prompts.stop();
     breaker.shutdown();
     await degrade.close();
     await pool.close();
@@ -197,7 +198,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
       keyPrefix: config.redis.keyPrefix,
       registry: metrics.registry,
       tenantOf: (request) => request.tenant!,
-      countPrompt: (generate) => promptTokens(generate, gateway.tokenCounter),
+      countPrompt: (generate) => gateway.prompts.count(generate),
       answerHooks,
     });
     await modelRoutes(scope, gateway);
@@ -210,5 +211,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
   }
   await degrade.start();
   await pool.start();
+  if (config.model.tokenizerPath) await gateway.prompts.loadFile(config.model.tokenizerPath);
+  else gateway.prompts.fetchFromWorkers(pool, config.workers.healthIntervalMs, config.workers.healthTimeoutMs);
   return app;
 }

@@ -48,6 +48,10 @@ export const GatewayConfigSchema = z.object({
       name: z.string().min(1).default('chatglm3-6b').describe('base model name accepted before any worker has reported its own'),
       defaultMaxTokens: z.number().int().min(1).default(512).describe('max_tokens when a request does not say'),
       maxTokensLimit: z.number().int().min(1).default(8192).describe('largest max_tokens a request may ask for'),
+      tokenizerPath: z
+        .string()
+        .default('')
+        .describe("the model's tokenizer.model, to count prompt tokens for the token budget; empty: fetched from the first healthy worker (`GET /v1/tokenizer`), an upper bound counted until then"),
     })
     .prefault({}),
   workers: z

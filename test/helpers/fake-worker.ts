@@ -2,7 +2,7 @@
  * A protocol-level fake worker, run as a real process (`node dist/test/helpers/fake-worker.js`).
  * It speaks the gateway ⇄ worker protocol of src/shared/protocol.ts and is scripted over HTTP:
  *
- *   POST /_script  {mode, tokens, ttftMs, tokenDelayMs, ready, adapters, contextLength, exitAfterMs}
+ *   POST /_script  {mode, tokens, ttftMs, tokenDelayMs, ready, adapters, contextLength, exitAfterMs, tokenizerFile}
  *   GET  /_stats   {requests, cancelled, completed, active, last}
  *
  * Modes for /v1/generate: ok, fail (500), overloaded (503), hang (never answers), crash (the
@@ -12,6 +12,7 @@
  * It validates every generate request with the shared schema, so protocol bugs in the gateway
  * show up as 400s. Test code only: never used by the service.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { GenerateRequestSchema, NDJSON_CONTENT_TYPE, ndjsonLine, type GenerateEvent } from '../../src/shared/protocol.js';
 
@@ -26,6 +27,8 @@ export interface FakeScript {
   contextLength: number;
   /** Exit with code 1 this long after start (a crash for the supervisor); 0: never. */
   exitAfterMs: number;
+  /** A tokenizer.model served at GET /v1/tokenizer; empty: that route answers 404. */
+  tokenizerFile: string;
 }
 
 const DEFAULT_SCRIPT: FakeScript = {
@@ -38,6 +41,7 @@ const DEFAULT_SCRIPT: FakeScript = {
   adapters: ['law-lora'],
   contextLength: 2048,
   exitAfterMs: 0,
+  tokenizerFile: '',
 };
 
 let script: FakeScript = { ...DEFAULT_SCRIPT, ...(JSON.parse(process.env.FAKE_WORKER_SCRIPT ?? '{}') as Partial<FakeScript>) };
@@ -173,6 +177,13 @@ const server = createServer((req, res) => {
   const url = req.url ?? '/';
   if (req.method === 'GET' && url === '/healthz') return send(res, 200, { status: 'ok' });
   if (req.method === 'GET' && url === '/readyz') return send(res, script.ready ? 200 : 503, { ready: script.ready, model: script.model });
+  if (req.method === 'GET' && url === '/v1/tokenizer') {
+    if (!script.tokenizerFile) return send(res, 404, envelope('not_found', 'no tokenizer'));
+    const bytes = readFileSync(script.tokenizerFile);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+    res.end(bytes);
+    return;
+  }
   if (req.method === 'GET' && url === '/v1/adapters') {
     return send(res, 200, {
       model: script.model,

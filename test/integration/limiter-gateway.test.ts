@@ -9,7 +9,10 @@ import type { FastifyInstance } from 'fastify';
 import { sha256Hex } from '../../src/gateway/auth.js';
 import { loadGatewayConfig } from '../../src/gateway/config.js';
 import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
+import { join } from 'node:path';
 import { UPPER_BOUND_COUNTER } from '../../src/gateway/limiter/prompt-tokens.js';
+import { ChatGLMTokenizer } from '../../src/shared/tokenizer.js';
+import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { ConfigError } from '../../src/shared/config.js';
 import { freePort } from '../../src/shared/net.js';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
@@ -306,4 +309,37 @@ test('limits.enabled=false takes nothing; a tier that auth uses but limits lack 
     () => loadGatewayConfig({ GATEWAY_AUTH_KEYS: JSON.stringify([{ sha256: sha256Hex('k'), tenant: 't', tier: 'gold' }]) }),
     (err: unknown) => err instanceof ConfigError && /GATEWAY_LIMITS_TIERS.*tier "gold" is used by auth but not defined/.test(err.message),
   );
+});
+
+test('with the model tokenizer, from a file or from a worker, the reservation counts the prompt exactly', async () => {
+  const file = join(GOLDEN_TINY_DIR, 'tokenizer.model');
+  const tokenizer = await ChatGLMTokenizer.fromFile(file);
+  const messages = [{ role: 'user' as const, content: '朋友借钱不还，我该怎么起诉？' }];
+  const exact = tokenizer.applyChatTemplate(messages).length + 50;
+  assert.ok(exact < cost(messages[0]!.content, 50), 'the upper bound is looser');
+
+  const fromFile = await gateway({}, { model: { tokenizerPath: file } });
+  try {
+    assert.equal(fromFile.app.gateway.prompts.exact, true);
+    await worker.script({ ttftMs: 300 });
+    const inflight = fromFile.app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('big'), payload: { messages, max_tokens: 50 } });
+    await until(async () => (await worker.stats()).active > 0, 2000, 10);
+    const r = await fromFile.app.inject({ url: '/v1/models', headers: bearer('big') });
+    assert.equal(r.headers['x-ratelimit-remaining-tokens'], String(3000 - exact), 'reserved: the templated prompt + max_tokens');
+    assert.equal((await inflight).statusCode, 200);
+  } finally {
+    await worker.script({ ttftMs: 0 });
+    await fromFile.app.close();
+  }
+
+  await worker.script({ tokenizerFile: file });
+  const fetched = await gateway();
+  try {
+    assert.ok(await until(() => fetched.app.gateway.prompts.exact, 3000), 'fetched from the worker');
+    const r = await fetched.app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('big'), payload: { messages, max_tokens: 50 } });
+    assert.equal(r.headers['x-ratelimit-remaining-tokens'], String(3000 - exact));
+  } finally {
+    await worker.script({ tokenizerFile: '' });
+    await fetched.app.close();
+  }
 });

@@ -1,40 +1,124 @@
 /**
  * Prompt tokens of a worker request, for the LLM-token reservation.
  *
- * With the model's tokenizer the count is exact (the chat template for messages, plain encoding
- * for a raw prompt, the length of prompt_ids). Without it (no tokenizer file configured and no
- * worker has served one yet) the count is an upper bound instead: SentencePiece with byte
+ * With the model's tokenizer the count is the worker's own: the chat template for messages,
+ * `[gMASK] sop` + plain encoding for a raw prompt, the length of prompt_ids. The gateway gets the
+ * tokenizer from `model.tokenizerPath`, or else from the first healthy worker (`GET
+ * /v1/tokenizer`). Until it has one, the count is an upper bound instead: SentencePiece with byte
  * fallback never makes more pieces of a text than its UTF-8 bytes plus one (the leading-space
- * piece), and ChatGLM3's template adds four tokens per message and three around the whole.
- * An upper bound only ever reserves too much, and the refund at the end of the answer, computed
- * from the worker's own usage, gives the excess back.
+ * piece), and the template adds at most four tokens per message and three around them. An upper
+ * bound only ever reserves too much, and the refund at the end of the answer, computed from the
+ * worker's own usage, gives the excess back.
  */
+import { request } from 'undici';
 import type { ChatMessage, GenerateRequestInput } from '../../shared/protocol.js';
+import { ChatGLMTokenizer } from '../../shared/tokenizer.js';
+import type { WorkerPool } from '../pool.js';
 
 export interface TokenCounter {
   /** the messages with the chat template applied */
   chat(messages: readonly ChatMessage[]): number;
-  /** a raw prompt, no template */
+  /** a raw prompt: `[gMASK] sop` and the text */
   text(prompt: string): number;
 }
 
-/** `[gMASK] sop` before the messages and `<|assistant|>` after them. */
-const TEMPLATE_AROUND = 3;
+/** `[gMASK] sop` before the messages or the prompt. */
+const PREFIX = 2;
 /** `<|role|>`, the encoded "\n" (at most two pieces) and the leading-space piece of the content. */
-const TEMPLATE_PER_MESSAGE = 4;
+const PER_MESSAGE = 4;
 
 /** The upper bound used until the model's tokenizer is at hand. */
 export const UPPER_BOUND_COUNTER: TokenCounter = {
   chat: (messages) => {
-    let n = TEMPLATE_AROUND;
-    for (const m of messages) n += TEMPLATE_PER_MESSAGE + Buffer.byteLength(m.content, 'utf8');
+    let n = PREFIX + 1; // and `<|assistant|>` at the end
+    for (const m of messages) n += PER_MESSAGE + Buffer.byteLength(m.content, 'utf8');
     return n;
   },
-  text: (prompt) => Buffer.byteLength(prompt, 'utf8') + 1,
+  text: (prompt) => PREFIX + Buffer.byteLength(prompt, 'utf8') + 1,
 };
+
+export function tokenizerCounter(tokenizer: ChatGLMTokenizer): TokenCounter {
+  return {
+    chat: (messages) => tokenizer.applyChatTemplate(messages).length,
+    text: (prompt) => PREFIX + tokenizer.encode(prompt).length,
+  };
+}
 
 export function promptTokens(generate: GenerateRequestInput, counter: TokenCounter): number {
   if (generate.prompt_ids !== undefined) return generate.prompt_ids.length;
   if (generate.prompt !== undefined) return counter.text(generate.prompt);
   return counter.chat(generate.messages ?? []);
+}
+
+/** A tokenizer.model is about a megabyte; anything far larger is not one. */
+const MAX_TOKENIZER_BYTES = 64 * 1024 * 1024;
+
+export interface CounterLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * The gateway's current counter: the upper bound, until a tokenizer is loaded from a file at
+ * start or fetched from a healthy worker (tried every `intervalMs` until one answers).
+ */
+export class PromptCounter {
+  private counter: TokenCounter = UPPER_BOUND_COUNTER;
+  private timer: NodeJS.Timeout | undefined;
+  private fetching = false;
+  private warned = false;
+
+  constructor(private readonly log: CounterLog) {}
+
+  get exact(): boolean {
+    return this.counter !== UPPER_BOUND_COUNTER;
+  }
+
+  count(generate: GenerateRequestInput): number {
+    return promptTokens(generate, this.counter);
+  }
+
+  /** Loads the tokenizer from a file; a file that cannot be used stops start-up. */
+  async loadFile(path: string): Promise<void> {
+    this.counter = tokenizerCounter(await ChatGLMTokenizer.fromFile(path));
+    this.log.info({ path }, 'prompt tokens counted with the tokenizer file');
+  }
+
+  /** Asks healthy workers for their tokenizer until one gives it. */
+  fetchFromWorkers(pool: WorkerPool, intervalMs: number, timeoutMs: number): void {
+    const attempt = async () => {
+      const target = pool.pick(undefined);
+      if (!target || this.fetching || this.exact) return;
+      this.fetching = true;
+      try {
+        const res = await request(`${target.url}/v1/tokenizer`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+        if (res.statusCode !== 200) {
+          await res.body.dump();
+          throw new Error(`GET /v1/tokenizer answered ${res.statusCode}`);
+        }
+        const length = Number(res.headers['content-length'] ?? 0);
+        if (length > MAX_TOKENIZER_BYTES) {
+          await res.body.dump();
+          throw new Error(`GET /v1/tokenizer sent ${length} bytes`);
+        }
+        const bytes = new Uint8Array(await res.body.arrayBuffer());
+        this.counter = tokenizerCounter(await ChatGLMTokenizer.fromBytes(bytes, `${target.url}/v1/tokenizer`));
+        this.stop();
+        this.log.info({ worker: target.url }, 'prompt tokens counted with the tokenizer of a worker');
+      } catch (err) {
+        if (!this.warned) this.log.warn({ worker: target.url, err: (err as Error).message }, 'no tokenizer from the worker yet: prompt tokens are estimated from above');
+        this.warned = true;
+      } finally {
+        this.fetching = false;
+      }
+    };
+    this.timer = setInterval(() => void attempt(), intervalMs);
+    this.timer.unref();
+    void attempt();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
 }
