@@ -9,6 +9,7 @@ import { LimitsConfigSchema, type LimitsConfig } from '../../src/gateway/limiter
 import { Limiter } from '../../src/gateway/limiter/limiter.js';
 import { createLimiterMetrics } from '../../src/gateway/limiter/metrics.js';
 import type { Subject } from '../../src/gateway/limiter/policy.js';
+import type { ScriptReply } from '../../src/gateway/limiter/bucket-script.js';
 
 export interface TestLimiter {
   limiter: Limiter;
@@ -42,30 +43,46 @@ export function testLimiter(redis: RedisClient | null, limits: unknown = {}): Te
   };
 }
 
-/** Commands the bucket script runs inside Redis; commandstats counts them next to the clients' own. */
-const SCRIPT_INTERNAL = ['time', 'hmget', 'hset', 'del', 'pexpire'];
 /** What tests and benchmarks send to look, not to limit. */
-const LOOKING = ['info', 'config|resetstat', 'config|set', 'hgetall', 'pttl', 'exists', 'keys', 'ping'];
+const LOOKING = ['info', 'config|resetstat', 'config|set', 'pttl', 'exists', 'keys', 'ping'];
 
 export interface CommandStats {
-  /** commands clients sent, apart from the ones used to look */
+  /** commands clients sent (the script's own commands and the ones used to look left out) */
   sent: number;
   /** script runs (EVAL + EVALSHA) */
   scripts: number;
-  /** TIME calls: one per script run, which is how the script-internal commands are told apart */
-  time: number;
 }
 
-/** Commands since the last `CONFIG RESETSTAT` (INFO commandstats). */
-export async function commandStats(redis: RedisClient): Promise<CommandStats> {
+/**
+ * Commands since the last `CONFIG RESETSTAT` (INFO commandstats), which counts the commands a
+ * script runs next to the clients' own: each run of the bucket script makes one TIME and, per
+ * bucket, one GET and one SET or DEL, so those are taken out (`buckets` per run).
+ */
+export async function commandStats(redis: RedisClient, buckets = 2): Promise<CommandStats> {
   const info = await redis.info('commandstats');
-  const stats: CommandStats = { sent: 0, scripts: 0, time: 0 };
+  let total = 0;
+  let scripts = 0;
   for (const m of info.matchAll(/^cmdstat_(\S+?):calls=(\d+)/gm)) {
     const name = m[1]!;
     const calls = Number(m[2]);
-    if (name === 'time') stats.time = calls;
-    if (name === 'eval' || name === 'evalsha') stats.scripts += calls;
-    if (!SCRIPT_INTERNAL.includes(name) && !LOOKING.includes(name)) stats.sent += calls;
+    if (name === 'eval' || name === 'evalsha') scripts += calls;
+    if (!LOOKING.includes(name)) total += calls;
   }
-  return stats;
+  return { sent: total - scripts * (1 + 2 * buckets), scripts };
+}
+
+/** A bucket as the script keeps it (`"<level> <µs>"`), or null when the key is absent (a full bucket). */
+export async function readBucket(redis: RedisClient, key: string): Promise<{ level: number; t: number } | null> {
+  const value = await redis.get(key);
+  if (value === null) return null;
+  const m = /^(\d+) (\d+)$/.exec(value);
+  if (!m) throw new Error(`${key} holds ${JSON.stringify(value)}, not "<level> <µs>"`);
+  return { level: Number(m[1]), t: Number(m[2]) };
+}
+
+/** The script's flat reply, spelled out. */
+export function decodeReply(reply: ScriptReply): { nowUs: number; allowed: boolean; buckets: { remaining: number; resetMs: number; waitMs: number }[] } {
+  const buckets = [];
+  for (let i = 2; i + 2 < reply.length; i += 3) buckets.push({ remaining: reply[i]!, resetMs: reply[i + 1]!, waitMs: reply[i + 2]! });
+  return { nowUs: reply[0]!, allowed: reply[1] === 1, buckets };
 }

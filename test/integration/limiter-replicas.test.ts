@@ -15,6 +15,7 @@ import { sleep } from '../../src/shared/net.js';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
 import { until } from '../helpers/gateway.js';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
+import { readBucket } from '../helpers/limiter.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 
 const UNIT = 60_000_000;
@@ -90,8 +91,9 @@ async function call(gateway: GatewayProcess, path: string, tenant: string, body?
 }
 
 async function bucket(tenant: string, name: 'requests' | 'tokens'): Promise<{ level: number; t: number }> {
-  const state = await look.hgetall(`chat:ratelimit:{t:${tenant}}:${name}`);
-  return { level: Number(state.l), t: Number(state.t) };
+  const state = await readBucket(look, `chat:ratelimit:{t:${tenant}}:${name}`);
+  assert.ok(state, 'the bucket is not full, so its key exists');
+  return state;
 }
 
 async function metric(gateway: GatewayProcess, pattern: RegExp): Promise<number> {

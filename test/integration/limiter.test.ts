@@ -4,7 +4,7 @@ import { AppError } from '../../src/shared/errors.js';
 import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { until } from '../helpers/gateway.js';
-import { commandStats, testLimiter } from '../helpers/limiter.js';
+import { commandStats, readBucket, testLimiter } from '../helpers/limiter.js';
 
 let server: PrivateRedis;
 let redis: RedisClient;
@@ -45,7 +45,6 @@ test('an admitted request costs one Redis command, refunds included', async () =
     const stats = await commandStats(redis);
     assert.equal(stats.sent, admitted, 'one command per admission, the refunds rode along');
     assert.equal(stats.scripts, admitted);
-    assert.equal(stats.time, stats.scripts, 'every script run reads Redis time once');
     assert.equal(t.limiter.pendingRefunds, 3 * 15, 'the last refund of each tenant is still waiting');
   } finally {
     await t.limiter.close();
@@ -188,6 +187,6 @@ test('close sends the refunds still waiting', async () => {
   const d = await t.limiter.admit(s, { promptTokens: 0, maxTokens: 500 });
   t.limiter.settle(d.reservation, 100);
   await t.limiter.close();
-  const level = Number(await redis.hget(s.keys.tokens, 'l')) / 60_000_000;
+  const level = (await readBucket(redis, s.keys.tokens))!.level / 60_000_000;
   assert.ok(level >= 9_900 && level < 9_901, `10000 - 500 + 400 refunded: ${level}`);
 });

@@ -26,6 +26,7 @@ function decision(buckets: Decision['buckets']): Decision {
       requests: { perMinute: 60, burst: 20 },
       tokens: { perMinute: 40_000, burst: 16_384 },
       keys: new KeySpace('chat:', 0).keys('t:acme'),
+      specs: [],
     },
     tokens: 0,
     buckets,

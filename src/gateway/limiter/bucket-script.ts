@@ -1,25 +1,26 @@
 /**
  * The one Redis script of the limiter: several token buckets checked and taken together.
  *
- * Algorithm: each bucket is a hash `{l: level, t: time of l}`; an absent key is a full bucket.
- * Time is Redis's own (`TIME`), never a gateway's clock, so replicas with skewed clocks agree.
- * For each bucket the script refills the level for the time since `t` (capped at the burst),
- * adds the refund the caller carries, and then, only if every bucket holds its cost, takes the
- * cost from every bucket; otherwise it takes nothing. The new levels are written back either way
- * (so a refund is never lost), each key expiring when its bucket would be full again, so an idle
- * tenant costs no memory.
+ * Algorithm: each bucket is a string `"<level> <time>"`, the level at that time; an absent key is
+ * a full bucket. Time is Redis's own (`TIME`), never a gateway's clock, so replicas with skewed
+ * clocks agree. For each bucket the script refills the level for the time since it was written
+ * (capped at the burst), adds the refund the caller carries, and then, only if every bucket holds
+ * its cost, takes the cost from every bucket; otherwise it takes nothing. The new levels are
+ * written back either way (so a refund is never lost), each key expiring when its bucket would be
+ * full again (`SET ... PX`), so an idle tenant costs no memory.
  *
  * Arithmetic is in integers: one token is 60,000,000 units, so a bucket that refills r tokens a
  * minute gains exactly r units a microsecond. Levels stay below 2^53 (burst ≤ 10^8 tokens) and are
- * passed to HSET as numbers, which Redis formats with full precision. There is no drift and no
- * rounding: "exactly burst + refill, never one more" holds to the token.
+ * written with `%d`, never through Lua's lossy number-to-string conversion. There is no drift and
+ * no rounding: "exactly burst + refill, never one more" holds to the unit.
  *
  * What is atomic: the whole script (Redis runs one script at a time), across every bucket it
  * names; on Redis Cluster all keys of one call share a hash tag (see keys.ts).
- * On failure: nothing is written (a script that errors before its writes leaves no trace, and
- * the writes come last), and the caller applies its outage policy.
+ * On failure: the writes come after every read and check, so a script that fails leaves the
+ * buckets as they were, and the caller applies its outage policy.
  */
 import type { RedisClient } from '../redis.js';
+import type { BucketName } from './keys.js';
 
 export const BUCKET_SCRIPT = `
 local UNIT = 60000000
@@ -28,37 +29,36 @@ local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])   -- Redis time, �
 
 local levels = {}
 local fits = true
-local reply = { now, 0 }
 for i = 1, #KEYS do
-  local key      = KEYS[i]                            -- the bucket's hash
+  local key      = KEYS[i]                            -- the bucket: "<level> <µs>"
   local capacity = tonumber(ARGV[4 * i - 3]) * UNIT   -- burst, in units
   local rate     = tonumber(ARGV[4 * i - 2])          -- tokens per minute = units per µs
   local cost     = tonumber(ARGV[4 * i - 1]) * UNIT   -- what this request takes
   local refund   = tonumber(ARGV[4 * i]) * UNIT       -- what earlier requests give back
 
   local level = capacity
-  local state = redis.call('HMGET', key, 'l', 't')
-  local stored, since = tonumber(state[1]), tonumber(state[2])
-  if stored and since then
-    local missing = capacity - stored
-    local elapsed = now - since
-    if elapsed < 0 then elapsed = 0 end
-    if elapsed * rate < missing then level = stored + elapsed * rate end
+  local state = redis.call('GET', key)
+  if state then
+    local stored, since = string.match(state, '^(%d+) (%d+)$')
+    stored, since = tonumber(stored), tonumber(since)
+    if stored and since then
+      local elapsed = math.max(0, now - since)
+      if elapsed * rate < capacity - stored then level = stored + elapsed * rate end
+    end
   end
   level = math.min(capacity, level + refund)
   if level < cost then fits = false end
   levels[i] = { key, capacity, rate, cost, level }
 end
 
-if fits then reply[2] = 1 end
+local reply = { now, fits and 1 or 0 }
 for i = 1, #levels do
   local key, capacity, rate, cost, level = unpack(levels[i])
   if fits then level = level - cost end
   if level >= capacity then
     redis.call('DEL', key)
   else
-    redis.call('HSET', key, 'l', level, 't', now)
-    redis.call('PEXPIRE', key, math.ceil((capacity - level) / rate / 1000))
+    redis.call('SET', key, string.format('%d %d', level, now), 'PX', math.ceil((capacity - level) / rate / 1000))
   end
   local wait = 0
   if not fits and level < cost then wait = math.ceil((cost - level) / rate / 1000) end
@@ -69,31 +69,46 @@ end
 return reply
 `;
 
+/** One token in the units the buckets are kept in. */
+export const UNIT = 60_000_000;
+
 const COMMAND = 'chatTakeBuckets';
 
-/** One bucket of a call: the key, its limits, and what the call takes from it and gives back. */
-export interface BucketCall {
+/** A bucket of a subject: where it is, how large, how fast it refills, and what it counts. */
+export interface BucketSpec {
+  name: BucketName;
   key: string;
   burst: number;
   perMinute: number;
-  cost: number;
+  unit: 'requests' | 'tokens';
+}
+
+/** What one call takes: requests from request buckets, tokens from token buckets, and the refund they get first. */
+export interface Take {
+  requests: number;
+  tokens: number;
   refund: number;
 }
 
-export interface BucketReply {
-  remaining: number;
-  /** ms until the bucket is full again */
-  resetMs: number;
-  /** ms until the cost fits (0 when it fits, or when the call was admitted) */
-  waitMs: number;
+export function costOf(spec: BucketSpec, take: Take): number {
+  return spec.unit === 'requests' ? take.requests : take.tokens;
 }
 
-export interface ScriptReply {
-  /** Redis time of the call, µs since the epoch */
-  nowUs: number;
-  allowed: boolean;
-  buckets: BucketReply[];
+export function refundOf(spec: BucketSpec, take: Take): number {
+  return spec.unit === 'tokens' ? take.refund : 0;
 }
+
+/**
+ * The script's reply: `[nowUs, allowed, then per bucket: remaining, resetMs, waitMs]`, where
+ * `resetMs` is the time until the bucket is full and `waitMs` the time until its cost fits (0 when
+ * it fits or the call was admitted). Kept flat: it is read once, on the hot path.
+ */
+export type ScriptReply = number[];
+
+export const replyAllowed = (reply: ScriptReply): boolean => reply[1] === 1;
+export const replyRemaining = (reply: ScriptReply, i: number): number => reply[2 + 3 * i]!;
+export const replyResetMs = (reply: ScriptReply, i: number): number => reply[3 + 3 * i]!;
+export const replyWaitMs = (reply: ScriptReply, i: number): number => reply[4 + 3 * i]!;
 
 type ScriptFn = (...args: (string | number)[]) => Promise<number[]>;
 
@@ -104,16 +119,19 @@ export function defineBucketScript(client: RedisClient): void {
   }
 }
 
-/** Runs the script over `calls` in one round trip. */
-export async function takeBuckets(client: RedisClient, calls: readonly BucketCall[]): Promise<ScriptReply> {
-  const args: (string | number)[] = [calls.length];
-  for (const c of calls) args.push(c.key);
-  for (const c of calls) args.push(c.burst, c.perMinute, c.cost, c.refund);
-  const fn = (client as unknown as Record<string, ScriptFn>)[COMMAND]!;
-  const raw = await fn.apply(client, args);
-  const buckets: BucketReply[] = [];
-  for (let i = 0; i < calls.length; i++) {
-    buckets.push({ remaining: raw[2 + 3 * i]!, resetMs: raw[3 + 3 * i]!, waitMs: raw[4 + 3 * i]! });
+/** Runs the script over `specs` in one round trip. */
+export function takeBuckets(client: RedisClient, specs: readonly BucketSpec[], take: Take): Promise<ScriptReply> {
+  const n = specs.length;
+  const args: (string | number)[] = new Array(1 + 5 * n);
+  args[0] = n;
+  for (let i = 0; i < n; i++) {
+    const s = specs[i]!;
+    args[1 + i] = s.key;
+    const a = 1 + n + 4 * i;
+    args[a] = s.burst;
+    args[a + 1] = s.perMinute;
+    args[a + 2] = costOf(s, take);
+    args[a + 3] = refundOf(s, take);
   }
-  return { nowUs: raw[0]!, allowed: raw[1] === 1, buckets };
+  return (client as unknown as Record<string, ScriptFn>)[COMMAND]!.apply(client, args);
 }

@@ -25,7 +25,17 @@
 import { Cluster } from 'ioredis';
 import { AppError } from '../../shared/errors.js';
 import { redisErrorKind, type RedisClient } from '../redis.js';
-import { defineBucketScript, takeBuckets, type BucketCall, type ScriptReply } from './bucket-script.js';
+import {
+  defineBucketScript,
+  replyAllowed,
+  replyRemaining,
+  replyResetMs,
+  replyWaitMs,
+  takeBuckets,
+  type BucketSpec,
+  type ScriptReply,
+  type Take,
+} from './bucket-script.js';
 import type { BucketConfig, LimitsConfig } from './config.js';
 import { KeySpace, type BucketName } from './keys.js';
 import { LocalBuckets } from './local-buckets.js';
@@ -71,10 +81,6 @@ export interface Decision {
   reservation: Reservation | null;
 }
 
-interface NamedCall extends BucketCall {
-  name: BucketName;
-}
-
 interface PendingRefund {
   subject: Subject;
   tokens: number;
@@ -108,6 +114,7 @@ export class Limiter {
     this.skipUntilMs = 0;
   };
   private readonly counters = new Map<string, { inc(n?: number): void }>();
+  private readonly timers: Record<DecisionSource, { observe(v: number): void }>;
   private skipUntilMs = 0;
   private lastSweepMs = 0;
   private currentMode: LimiterMode;
@@ -126,6 +133,11 @@ export class Limiter {
       defineBucketScript(redis);
       redis.on('ready', this.onReady);
     }
+    this.timers = {
+      redis: this.metrics.duration.labels({ source: 'redis' }),
+      local: this.metrics.duration.labels({ source: 'local' }),
+      none: this.metrics.duration.labels({ source: 'none' }),
+    };
     this.currentMode = redis ? 'redis' : 'local';
     setMode(this.metrics, this.currentMode);
     this.timer = setInterval(() => this.tick(), config.refundFlushMs);
@@ -151,21 +163,20 @@ export class Limiter {
   async admit(subject: Subject, cost: TokenCost = NO_TOKENS): Promise<Decision> {
     const started = performance.now();
     const tokens = cost.promptTokens + cost.maxTokens;
-    const calls = this.calls(subject, tokens);
-    this.checkFits(subject, calls, cost, tokens);
+    this.checkFits(subject, cost, tokens);
+    const take: Take = { requests: 1, tokens, refund: 0 };
     if (this.redis && this.redisUsable(started)) {
-      const refund = this.takePending(subject.id);
-      for (const c of calls) if (c.name === 'tokens' || c.name === 'global-tokens') c.refund = refund;
+      take.refund = this.takePending(subject.id);
       try {
-        const reply = await takeBuckets(this.redis, calls);
+        const reply = await takeBuckets(this.redis, subject.specs, take);
         this.enterMode('redis');
-        return this.decide(subject, calls, reply, 'redis', tokens, started);
+        return this.decide(subject, reply, 'redis', tokens, started);
       } catch (err) {
         this.redisFailed(err);
-        for (const c of calls) c.refund = 0;
+        take.refund = 0;
       }
     }
-    return this.outage(subject, calls, tokens, started);
+    return this.outage(subject, take, started);
   }
 
   /** Gives back the part of a reservation the answer did not use (`used` = prompt + completion tokens). */
@@ -178,7 +189,7 @@ export class Limiter {
     this.metrics.refundedTokens.inc({ source: reservation.source }, refund);
     const subject = reservation.subject;
     if (reservation.source === 'local') {
-      this.local.take(this.refundCalls(subject, refund));
+      this.local.take(subject.specs, { requests: 0, tokens: 0, refund });
       return;
     }
     const entry = this.pending.get(subject.id);
@@ -193,85 +204,60 @@ export class Limiter {
     this.redis?.off('ready', this.onReady);
   }
 
-  private calls(subject: Subject, tokens: number): NamedCall[] {
-    const { keys } = subject;
-    const calls: NamedCall[] = [
-      { name: 'requests', key: keys.requests, ...subject.requests, cost: 1, refund: 0 },
-      { name: 'tokens', key: keys.tokens, ...subject.tokens, cost: tokens, refund: 0 },
-    ];
-    const global = this.policies.global;
-    if (global.requests) calls.push({ name: 'global-requests', key: keys.globalRequests, ...global.requests, cost: 1, refund: 0 });
-    if (global.tokens) calls.push({ name: 'global-tokens', key: keys.globalTokens, ...global.tokens, cost: tokens, refund: 0 });
-    return calls;
-  }
-
-  private refundCalls(subject: Subject, refund: number): NamedCall[] {
-    return this.calls(subject, 0)
-      .filter((c) => c.name === 'tokens' || c.name === 'global-tokens')
-      .map((c) => ({ ...c, refund }));
-  }
-
-  private checkFits(subject: Subject, calls: NamedCall[], cost: TokenCost, tokens: number): void {
-    for (const c of calls) {
-      if (c.cost <= c.burst) continue;
-      this.count(c.name, 'too_large', 'none');
-      const whose = c.name === 'tokens' ? `the token bucket of ${subject.label}` : 'the service-wide token bucket';
+  private checkFits(subject: Subject, cost: TokenCost, tokens: number): void {
+    for (const spec of subject.specs) {
+      if (spec.unit !== 'tokens' || tokens <= spec.burst) continue;
+      this.count(spec.name, 'too_large', 'none');
+      const whose = spec.name === 'tokens' ? `the token bucket of ${subject.label}` : 'the service-wide token bucket';
       throw new AppError(
         'TOKEN_BUDGET_EXCEEDED',
         `this request needs ${tokens} tokens (${cost.promptTokens} in the prompt + max_tokens ${cost.maxTokens}), ` +
-          `but ${whose} holds at most ${c.burst}; lower max_tokens or shorten the messages`,
+          `but ${whose} holds at most ${spec.burst}; lower max_tokens or shorten the messages`,
         { param: 'max_tokens' },
       );
     }
   }
 
-  private decide(
-    subject: Subject,
-    calls: NamedCall[],
-    reply: ScriptReply,
-    source: 'redis' | 'local',
-    tokens: number,
-    started: number,
-  ): Decision {
+  private decide(subject: Subject, reply: ScriptReply, source: 'redis' | 'local', tokens: number, started: number): Decision {
+    const allowed = replyAllowed(reply);
     const buckets: BucketState[] = [];
     let limitedBy: BucketName | null = null;
     let retryAfterMs = 0;
-    for (let i = 0; i < calls.length; i++) {
-      const c = calls[i]!;
-      const b = reply.buckets[i]!;
-      const limit = c.name === 'requests' ? subject.requests : c.name === 'tokens' ? subject.tokens : { perMinute: c.perMinute, burst: c.burst };
-      buckets.push({ name: c.name, limit, remaining: b.remaining, resetMs: b.resetMs, waitMs: b.waitMs });
-      if (reply.allowed) this.count(c.name, 'allowed', source);
-      else if (b.waitMs > 0) {
-        this.count(c.name, 'limited', source);
-        if (b.waitMs > retryAfterMs) {
-          retryAfterMs = b.waitMs;
-          limitedBy = c.name;
+    const specs = subject.specs;
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]!;
+      const waitMs = replyWaitMs(reply, i);
+      const limit = spec.name === 'requests' ? subject.requests : spec.name === 'tokens' ? subject.tokens : spec;
+      buckets.push({ name: spec.name, limit, remaining: replyRemaining(reply, i), resetMs: replyResetMs(reply, i), waitMs });
+      if (allowed) this.count(spec.name, 'allowed', source);
+      else if (waitMs > 0) {
+        this.count(spec.name, 'limited', source);
+        if (waitMs > retryAfterMs) {
+          retryAfterMs = waitMs;
+          limitedBy = spec.name;
         }
       }
     }
-    if (!reply.allowed && limitedBy === null) {
+    if (!allowed && limitedBy === null) {
       // Cannot happen with the script (a refusal means some bucket was short); kept safe anyway.
       limitedBy = 'requests';
       retryAfterMs = 1000;
     }
-    this.metrics.duration.observe({ source }, (performance.now() - started) / 1000);
-    const reservation: Reservation | null =
-      reply.allowed && tokens > 0 ? { subject, tokens, source, settled: false } : null;
-    return { allowed: reply.allowed, source, subject, tokens, buckets, limitedBy, retryAfterMs, reservation };
+    this.timers[source].observe((performance.now() - started) / 1000);
+    const reservation: Reservation | null = allowed && tokens > 0 ? { subject, tokens, source, settled: false } : null;
+    return { allowed, source, subject, tokens, buckets, limitedBy, retryAfterMs, reservation };
   }
 
-  private outage(subject: Subject, calls: NamedCall[], tokens: number, started: number): Decision {
+  private outage(subject: Subject, take: Take, started: number): Decision {
     const policy = this.redis ? this.config.outage.policy : 'local';
     this.enterMode(policy);
-    if (policy === 'local') return this.decide(subject, calls, this.local.take(calls), 'local', tokens, started);
+    if (policy === 'local') return this.decide(subject, this.local.take(subject.specs, take), 'local', take.tokens, started);
+    const outcome = policy === 'fail-open' ? 'fail_open' : 'fail_closed';
+    for (const spec of subject.specs) this.count(spec.name, outcome, 'none');
+    this.timers.none.observe((performance.now() - started) / 1000);
     if (policy === 'fail-open') {
-      for (const c of calls) this.count(c.name, 'fail_open', 'none');
-      this.metrics.duration.observe({ source: 'none' }, (performance.now() - started) / 1000);
-      return { allowed: true, source: 'none', subject, tokens, buckets: [], limitedBy: null, retryAfterMs: 0, reservation: null };
+      return { allowed: true, source: 'none', subject, tokens: take.tokens, buckets: [], limitedBy: null, retryAfterMs: 0, reservation: null };
     }
-    for (const c of calls) this.count(c.name, 'fail_closed', 'none');
-    this.metrics.duration.observe({ source: 'none' }, (performance.now() - started) / 1000);
     throw new AppError('REDIS_UNAVAILABLE', 'rate limits cannot be checked right now (Redis is unavailable); retry shortly', {
       retryAfter: Math.max(1, Math.ceil(this.config.outage.retryMs / 1000)),
     });
@@ -327,7 +313,7 @@ export class Limiter {
       if (now - entry.sinceMs < minAgeMs) continue;
       this.pending.delete(id);
       sends.push(
-        takeBuckets(redis, this.refundCalls(entry.subject, entry.tokens)).then(
+        takeBuckets(redis, entry.subject.specs, { requests: 0, tokens: 0, refund: entry.tokens }).then(
           () => this.enterMode('redis'),
           (err: unknown) => this.redisFailed(err),
         ),

@@ -11,7 +11,7 @@
  * What is atomic: one `take` (JavaScript runs it to the end). Nothing here can fail. Buckets that
  * are full again are dropped by `sweep`, so idle tenants cost no memory.
  */
-import type { BucketCall, ScriptReply } from './bucket-script.js';
+import { costOf, refundOf, type BucketSpec, type ScriptReply, type Take } from './bucket-script.js';
 
 interface LocalState {
   level: number; // tokens
@@ -28,34 +28,33 @@ export class LocalBuckets {
     return this.buckets.size;
   }
 
-  take(calls: readonly BucketCall[], nowMs = performance.now()): ScriptReply {
-    const shares = calls.map((c) => {
-      const capacity = Math.max(1, Math.floor(c.burst / this.replicas));
-      const perMs = c.perMinute / this.replicas / 60_000;
-      const state = this.buckets.get(c.key);
+  /** The script's decision (bucket-script.ts), made here; the reply has the same layout. */
+  take(specs: readonly BucketSpec[], take: Take, nowMs = performance.now()): ScriptReply {
+    const shares = specs.map((spec) => {
+      const capacity = Math.max(1, Math.floor(spec.burst / this.replicas));
+      const perMs = spec.perMinute / this.replicas / 60_000;
+      const state = this.buckets.get(spec.key);
       let level = capacity;
       if (state) level = Math.min(capacity, state.level + (nowMs - state.atMs) * perMs);
-      level = Math.min(capacity, level + c.refund);
-      return { capacity, perMs, level };
+      level = Math.min(capacity, level + refundOf(spec, take));
+      return { capacity, perMs, level, cost: costOf(spec, take) };
     });
-    const fits = calls.every((c, i) => {
-      const { capacity, level } = shares[i]!;
-      return level >= c.cost || (c.cost > capacity && level >= capacity);
-    });
-    const buckets = calls.map((c, i) => {
-      const { capacity, perMs } = shares[i]!;
+    const fits = shares.every(({ capacity, level, cost }) => level >= cost || (cost > capacity && level >= capacity));
+    const reply: ScriptReply = [Math.round(nowMs * 1000), fits ? 1 : 0];
+    specs.forEach((spec, i) => {
+      const { capacity, perMs, cost } = shares[i]!;
       let level = shares[i]!.level;
-      if (fits) level -= c.cost;
-      if (level >= capacity) this.buckets.delete(c.key);
-      else this.buckets.set(c.key, { level, atMs: nowMs, fullAtMs: nowMs + (capacity - level) / perMs });
-      const need = Math.min(c.cost, capacity);
-      return {
-        remaining: Math.max(0, Math.floor(level)),
-        resetMs: Math.ceil((capacity - level) / perMs),
-        waitMs: fits || level >= need ? 0 : Math.ceil((need - level) / perMs),
-      };
+      if (fits) level -= cost;
+      if (level >= capacity) this.buckets.delete(spec.key);
+      else this.buckets.set(spec.key, { level, atMs: nowMs, fullAtMs: nowMs + (capacity - level) / perMs });
+      const need = Math.min(cost, capacity);
+      reply.push(
+        Math.max(0, Math.floor(level)),
+        Math.ceil((capacity - level) / perMs),
+        fits || level >= need ? 0 : Math.ceil((need - level) / perMs),
+      );
     });
-    return { nowUs: Math.round(nowMs * 1000), allowed: fits, buckets };
+    return reply;
   }
 
   /** Drops the buckets that are full again (the same as absent). */

@@ -19,7 +19,7 @@
  *   are one script call; `onAnswerEnd` settles the reservation with the answer's usage.
  */
 import fp from 'fastify-plugin';
-import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import type { Registry } from 'prom-client';
 import { AppError } from '../../shared/errors.js';
@@ -141,7 +141,7 @@ async function limiterPlugin(app: FastifyInstance, options: LimiterPluginOptions
     return ticket;
   };
   const limitOf = (request: FastifyRequest, cost: TokenCost): RequestLimit => ({
-    subject: limiter.policies.subject(options.tenantOf(request), normalizeIP(request.ip)),
+    subject: limiter.policies.subject(options.tenantOf(request), request.ip),
     cost,
     decision: null,
   });

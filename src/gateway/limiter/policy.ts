@@ -3,6 +3,8 @@
  * `auth.anonymousTier`), with the tenant's overrides from `limits.tenants` on top. Anonymous
  * callers have one bucket per client address. Resolved once per tenant.
  */
+import { normalizeIP } from '@fastify/rate-limit';
+import type { BucketSpec } from './bucket-script.js';
 import type { BucketConfig, LimitsConfig } from './config.js';
 import { KeySpace, type BucketKeys } from './keys.js';
 
@@ -23,6 +25,8 @@ export interface Subject {
   requests: BucketConfig;
   tokens: BucketConfig;
   keys: BucketKeys;
+  /** the buckets a request takes from, in this order: requests, tokens, then the global ones in force */
+  specs: BucketSpec[];
 }
 
 export interface GlobalLimits {
@@ -57,41 +61,42 @@ export class Policies {
   }
 
   /**
-   * The subject of a request. Anonymous callers are one bucket per client address (the caller
-   * passes it normalized: IPv6 cut to its /64); a tenant's limits are its tier's, with its
-   * overrides on top. Throws when the tier is unknown (the gateway's schema checks this at start).
+   * The subject of a request. Anonymous callers are one bucket per client address (IPv6: its
+   * /64, as @fastify/rate-limit groups them); a tenant's limits are its tier's, with its overrides
+   * on top. Throws when the tier is unknown (the gateway's schema checks this at start).
    */
-  subject(tenant: Tenant, clientAddress: string): Subject {
+  subject(tenant: Tenant, clientIp: string): Subject {
     const tier = Object.hasOwn(this.config.tiers, tenant.tier) ? this.config.tiers[tenant.tier] : undefined;
     if (!tier) throw new Error(`tier ${JSON.stringify(tenant.tier)} is not defined in limits.tiers`);
     if (tenant.anonymous) {
-      const id = `ip:${clientAddress}`;
-      return {
-        id,
-        label: `client ${clientAddress}`,
-        tier: tenant.tier,
-        allowListed: this.allow.has(clientAddress),
-        requests: tier.requests,
-        tokens: tier.tokens,
-        keys: this.keySpace.keys(id),
-      };
+      const address = normalizeIP(clientIp);
+      return this.make(`ip:${address}`, `client ${address}`, tenant.tier, this.allow.has(address), tier.requests, tier.tokens);
     }
     const cacheKey = `${tenant.tier}\u0000${tenant.name}`;
     let subject = this.tenants.get(cacheKey);
     if (!subject) {
       const override = Object.hasOwn(this.config.tenants, tenant.name) ? this.config.tenants[tenant.name] : undefined;
-      const id = `t:${tenant.name}`;
-      subject = {
-        id,
-        label: `tenant ${JSON.stringify(tenant.name)}`,
-        tier: tenant.tier,
-        allowListed: this.allow.has(tenant.name),
-        requests: merge(tier.requests, override?.requests),
-        tokens: merge(tier.tokens, override?.tokens),
-        keys: this.keySpace.keys(id),
-      };
+      subject = this.make(
+        `t:${tenant.name}`,
+        `tenant ${JSON.stringify(tenant.name)}`,
+        tenant.tier,
+        this.allow.has(tenant.name),
+        merge(tier.requests, override?.requests),
+        merge(tier.tokens, override?.tokens),
+      );
       this.tenants.set(cacheKey, subject);
     }
     return subject;
+  }
+
+  private make(id: string, label: string, tier: string, allowListed: boolean, requests: BucketConfig, tokens: BucketConfig): Subject {
+    const keys = this.keySpace.keys(id);
+    const specs: BucketSpec[] = [
+      { name: 'requests', key: keys.requests, ...requests, unit: 'requests' },
+      { name: 'tokens', key: keys.tokens, ...tokens, unit: 'tokens' },
+    ];
+    if (this.global.requests) specs.push({ name: 'global-requests', key: keys.globalRequests, ...this.global.requests, unit: 'requests' });
+    if (this.global.tokens) specs.push({ name: 'global-tokens', key: keys.globalTokens, ...this.global.tokens, unit: 'tokens' });
+    return { id, label, tier, allowListed, requests, tokens, keys, specs };
   }
 }

@@ -1,0 +1,212 @@
+/**
+ * `npm run bench:limiter [-- --requests N --connections C --rounds R --tenants T]`: what the rate
+ * limiter costs, measured side by side in one run on a private redis-server:
+ *   - Redis commands per admitted request (INFO commandstats before and after; target exactly 1),
+ *     and the commands sent after the load (refunds of tenants gone quiet);
+ *   - latency at p50 and p99 of the same route on two gateway processes that differ only in
+ *     `limits.enabled`, in alternating rounds, and what the limiter adds.
+ * Routes: `GET /v1/models` (the request bucket) and `POST /v1/chat` (request and token buckets in
+ * one call, the reservation refunded when the answer ends). The answers come from the canned
+ * fallback (degrade mode `forced`), so no worker time blurs the difference; every answer then
+ * refunds its whole reservation, which rides on the tenant's next request.
+ * Prints a table, then one JSON line.
+ *
+ * The load generator is a closed loop over undici written here: autocannon records whole
+ * milliseconds, and the limiter adds a fraction of one.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { sha256Hex } from '../src/gateway/auth.js';
+import { sleep } from '../src/shared/net.js';
+import { startGatewayProcess, type GatewayProcess } from '../test/helpers/gateway-process.js';
+import { commandStats } from '../test/helpers/limiter.js';
+import { startPrivateRedis } from '../test/helpers/redis.js';
+import { Redis } from 'ioredis';
+
+const { values: args } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '10000' },
+    connections: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '3' },
+    tenants: { type: 'string', default: '8' },
+  },
+});
+const REQUESTS = Number(args.requests);
+const CONNECTIONS = Number(args.connections);
+const ROUNDS = Number(args.rounds);
+const TENANTS = Number(args.tenants);
+
+const keys = Array.from({ length: TENANTS }, (_, i) => `sk-bench-tenant-${i}-0123456789`);
+const HUGE = { perMinute: 1_000_000_000, burst: 100_000_000 };
+
+interface Route {
+  name: string;
+  method: 'GET' | 'POST';
+  path: string;
+  body?: string;
+}
+const ROUTES: Route[] = [
+  { name: 'GET /v1/models', method: 'GET', path: '/v1/models' },
+  {
+    name: 'POST /v1/chat',
+    method: 'POST',
+    path: '/v1/chat',
+    body: JSON.stringify({ messages: [{ role: 'user', content: '朋友借钱不还怎么办？' }], max_tokens: 256 }),
+  },
+];
+
+/** `total` requests from `connections` loops; latencies in ms, and the statuses seen. */
+async function load(pool: Pool, route: Route, total: number, connections: number): Promise<{ latencies: number[]; seconds: number; statuses: Map<number, number> }> {
+  const latencies: number[] = [];
+  const statuses = new Map<number, number>();
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next < total) {
+        const i = next++;
+        const t0 = performance.now();
+        const res = await pool.request({
+          method: route.method,
+          path: route.path,
+          headers: { authorization: `Bearer ${keys[i % keys.length]}`, ...(route.body ? { 'content-type': 'application/json' } : {}) },
+          body: route.body,
+        });
+        await res.body.dump();
+        latencies.push(performance.now() - t0);
+        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+      }
+    }),
+  );
+  return { latencies, seconds: (performance.now() - started) / 1000, statuses };
+}
+
+/** CPU time a process has used (user + system), in ms, from /proc (Linux). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const redis = await startPrivateRedis();
+const look = new Redis(redis.url);
+const common = {
+  GATEWAY_REDIS_URL: redis.url,
+  GATEWAY_AUTH_KEYS: JSON.stringify(keys.map((k, i) => ({ sha256: sha256Hex(k), tenant: `tenant-${i}`, tier: 'bench' }))),
+  GATEWAY_LIMITS_TIERS: JSON.stringify({ bench: { requests: HUGE, tokens: HUGE } }),
+  GATEWAY_DEGRADE_MODE: 'forced',
+  GATEWAY_DEGRADE_SOURCE: 'canned',
+  GATEWAY_KNOWLEDGE_BASE_PATH: '',
+  GATEWAY_LOG_LEVEL: 'error',
+};
+const gateways: Record<'on' | 'off', GatewayProcess> = {
+  on: await startGatewayProcess({ ...common, GATEWAY_LIMITS_ENABLED: 'true' }),
+  off: await startGatewayProcess({ ...common, GATEWAY_LIMITS_ENABLED: 'false' }),
+};
+const pools = { on: new Pool(gateways.on.url, { connections: CONNECTIONS }), off: new Pool(gateways.off.url, { connections: CONNECTIONS }) };
+
+interface Measured {
+  route: string;
+  limiter: 'on' | 'off';
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** gateway CPU per request, µs */
+  cpuUs: number;
+  statuses: Record<string, number>;
+}
+const measured: Measured[] = [];
+const commands: { route: string; admitted: number; scripts: number; sent: number; afterLoad: number; redisUsPerScript: number }[] = [];
+
+/** Time Redis spent per bucket-script run since the last RESETSTAT, µs. */
+async function redisUsPerScript(): Promise<number> {
+  const m = /^cmdstat_evalsha:calls=(\d+),usec=(\d+)/m.exec(await look.info('commandstats'));
+  return m ? Number(m[2]) / Number(m[1]) : Number.NaN;
+}
+
+try {
+  for (const route of ROUTES) {
+    // Warm both (JIT, connections, the script cache), then measure in alternating rounds.
+    for (const side of ['on', 'off'] as const) await load(pools[side], route, Math.min(2000, REQUESTS), CONNECTIONS);
+    await sleep(300); // refunds of the warm-up are sent
+    const all = { on: [] as number[], off: [] as number[] };
+    const seconds = { on: 0, off: 0 };
+    const cpu = { on: 0, off: 0 };
+    const statuses = { on: new Map<number, number>(), off: new Map<number, number>() };
+    let admitted = 0;
+    await look.config('RESETSTAT');
+    let scriptsDuringOn = 0;
+    let sentDuringOn = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const side of round % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+        const before = side === 'on' ? await commandStats(look) : null;
+        const cpu0 = cpuMs(gateways[side].child.pid!);
+        const r = await load(pools[side], route, REQUESTS, CONNECTIONS);
+        cpu[side] += cpuMs(gateways[side].child.pid!) - cpu0;
+        if (before) {
+          const after = await commandStats(look);
+          scriptsDuringOn += after.scripts - before.scripts;
+          sentDuringOn += after.sent - before.sent;
+          admitted += r.statuses.get(200) ?? 0;
+        }
+        all[side].push(...r.latencies);
+        seconds[side] += r.seconds;
+        for (const [code, n] of r.statuses) statuses[side].set(code, (statuses[side].get(code) ?? 0) + n);
+      }
+    }
+    const usPerScript = await redisUsPerScript();
+    const quiet = await commandStats(look);
+    await sleep(500); // the refunds left waiting are sent alone
+    const afterLoad = (await commandStats(look)).scripts - quiet.scripts;
+    commands.push({ route: route.name, admitted, scripts: scriptsDuringOn, sent: sentDuringOn, afterLoad, redisUsPerScript: usPerScript });
+    for (const side of ['on', 'off'] as const) {
+      const sorted = all[side].sort((a, b) => a - b);
+      measured.push({
+        route: route.name,
+        limiter: side,
+        requests: sorted.length,
+        rps: Math.round(sorted.length / seconds[side]),
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        cpuUs: (cpu[side] * 1000) / sorted.length,
+        statuses: Object.fromEntries(statuses[side]),
+      });
+    }
+  }
+} finally {
+  await pools.on.close();
+  await pools.off.close();
+  await gateways.on.stop();
+  await gateways.off.stop();
+  look.disconnect();
+  await redis.stop();
+}
+
+const ms = (x: number) => x.toFixed(3);
+const rows: string[][] = [['route', 'limiter', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'gateway CPU µs/req', 'statuses']];
+for (const m of measured) rows.push([m.route, m.limiter, String(m.requests), String(m.rps), ms(m.p50), ms(m.p99), m.cpuUs.toFixed(0), JSON.stringify(m.statuses)]);
+const added = ROUTES.map((r) => {
+  const on = measured.find((m) => m.route === r.name && m.limiter === 'on')!;
+  const off = measured.find((m) => m.route === r.name && m.limiter === 'off')!;
+  return { route: r.name, p50: on.p50 - off.p50, p99: on.p99 - off.p99, rpsRatio: on.rps / off.rps, cpuUs: on.cpuUs - off.cpuUs };
+});
+const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+console.log(`limiter benchmark: ${REQUESTS} requests × ${ROUNDS} rounds per side and route, ${CONNECTIONS} connections, ${TENANTS} tenants`);
+for (const row of rows) console.log(row.map((cell, c) => (c < 2 || c === 7 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+console.log('');
+for (const a of added) {
+  console.log(`${a.route.padEnd(16)} limiter adds p50 ${ms(a.p50)} ms, p99 ${ms(a.p99)} ms, ${a.cpuUs.toFixed(0)} µs of gateway CPU; req/s with ÷ without ${a.rpsRatio.toFixed(3)}`);
+}
+for (const c of commands) {
+  console.log(
+    `${c.route.padEnd(16)} Redis commands per admitted request: ${(c.scripts / c.admitted).toFixed(4)} from the limiter ` +
+      `(${c.scripts} for ${c.admitted}), ${(c.sent / c.admitted).toFixed(4)} from the whole gateway (${c.sent - c.scripts} re-reads of the degrade flag); ` +
+      `Redis time per call ${c.redisUsPerScript.toFixed(1)} µs; refunds sent alone after the load: ${c.afterLoad}`,
+  );
+}
+console.log(JSON.stringify({ requests: REQUESTS, rounds: ROUNDS, connections: CONNECTIONS, tenants: TENANTS, measured, added, commands }));
