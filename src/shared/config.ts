@@ -232,7 +232,8 @@ export function describeConfig(schema: z.ZodObject, prefix: string, path: string
     let dflt = '';
     if (def.type === 'default' || def.type === 'prefault') {
       const v = def.defaultValue;
-      dflt = typeof v === 'string' ? v : JSON.stringify(v);
+      // An empty string is a default too; shown quoted so the table does not read it as "required".
+      dflt = typeof v === 'string' && v !== '' ? v : JSON.stringify(v);
     } else if (def.type === 'optional') {
       dflt = '(unset)';
     }

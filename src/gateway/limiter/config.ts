@@ -78,8 +78,8 @@ export const LimitsConfigSchema = z
       .describe('tenant names, or client addresses of anonymous callers (each a bucket of its own; IPv6: its /64), that are never limited'),
     global: z
       .object({
-        requests: GlobalBucket.prefault({}).describe('service-wide request bucket `{perMinute, burst}`; perMinute 0 turns it off, burst 0 means one minute'),
-        tokens: GlobalBucket.prefault({}).describe('service-wide LLM-token bucket `{perMinute, burst}`; perMinute 0 turns it off, burst 0 means one minute'),
+        requests: GlobalBucket.default({ perMinute: 0, burst: 0 }).describe('service-wide request bucket `{perMinute, burst}`; perMinute 0 turns it off, burst 0 means one minute'),
+        tokens: GlobalBucket.default({ perMinute: 0, burst: 0 }).describe('service-wide LLM-token bucket `{perMinute, burst}`; perMinute 0 turns it off, burst 0 means one minute'),
         clusterSlices: z
           .number()
           .int()
