@@ -4,7 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
-import type { RedisClient } from '../../src/gateway/redis.js';
+import assert from 'node:assert/strict';
+import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
+import { until } from './gateway.js';
 import { LimitsConfigSchema, type LimitsConfig } from '../../src/gateway/limiter/config.js';
 import { Limiter } from '../../src/gateway/limiter/limiter.js';
 import { createLimiterMetrics } from '../../src/gateway/limiter/metrics.js';
@@ -19,6 +21,18 @@ export interface TestLimiter {
   tenant(name: string, tier?: string): Subject;
   /** Sum of a metric's samples whose labels include `labels`. */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+/**
+ * A gateway Redis client (createRedis), ready. The command timeout is generous unless given: on a
+ * busy test machine a starved process sees 100 ms timers fire before replies it has not read, and
+ * would send decisions to the outage policy. Connection errors are left to the tests to observe.
+ */
+export async function readyClient(config: Record<string, unknown>): Promise<RedisClient> {
+  const client = createRedis(RedisConfigSchema.parse({ commandTimeoutMs: 2000, ...config }))!;
+  client.on('error', () => {});
+  assert.ok(await until(() => client.status === 'ready', 5000), 'Redis client ready');
+  return client;
 }
 
 export function testLimiter(redis: RedisClient | null, limits: unknown = {}): TestLimiter {

@@ -12,6 +12,7 @@ import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gate
 import { join } from 'node:path';
 import { UPPER_BOUND_COUNTER } from '../../src/gateway/limiter/prompt-tokens.js';
 import { ChatGLMTokenizer } from '../../src/shared/tokenizer.js';
+import { readyClient } from '../helpers/limiter.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { ConfigError } from '../../src/shared/config.js';
 import { freePort } from '../../src/shared/net.js';
@@ -31,10 +32,7 @@ const KEYS = { acme: 'sk-acme-0123456789', big: 'sk-big-0123456789', ops: 'sk-op
 const bearer = (name: keyof typeof KEYS) => ({ authorization: `Bearer ${KEYS[name]}` });
 
 before(async () => {
-  // A generous command timeout: on a busy machine 100 ms would send some decisions to the outage policy.
-  redis = createRedis(RedisConfigSchema.parse({ url, commandTimeoutMs: 2000 }))!;
-  redis.on('error', () => {});
-  assert.ok(await until(() => redis.status === 'ready', 2000));
+  redis = await readyClient({ url });
   worker = await startFakeWorker();
 });
 after(async () => {

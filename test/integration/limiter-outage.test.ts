@@ -4,7 +4,7 @@ import { AppError } from '../../src/shared/errors.js';
 import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { until } from '../helpers/gateway.js';
-import { testLimiter } from '../helpers/limiter.js';
+import { readyClient, testLimiter } from '../helpers/limiter.js';
 
 const TIERS = {
   free: { requests: { perMinute: 1, burst: 8 }, tokens: { perMinute: 1, burst: 10_000 } },
@@ -16,9 +16,7 @@ let redis: RedisClient;
 
 before(async () => {
   server = await startPrivateRedis();
-  redis = createRedis(RedisConfigSchema.parse({ url: server.url, commandTimeoutMs: 2000 }))!;
-  redis.on('error', () => {});
-  assert.ok(await until(() => redis.status === 'ready', 2000));
+  redis = await readyClient({ url: server.url });
 });
 after(async () => {
   redis.disconnect();

@@ -1,10 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError } from '../../src/shared/errors.js';
-import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
+import type { RedisClient } from '../../src/gateway/redis.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { until } from '../helpers/gateway.js';
-import { commandStats, readBucket, testLimiter } from '../helpers/limiter.js';
+import { commandStats, readBucket, readyClient, testLimiter } from '../helpers/limiter.js';
 
 let server: PrivateRedis;
 let redis: RedisClient;
@@ -17,11 +17,7 @@ const TIERS = {
 
 before(async () => {
   server = await startPrivateRedis();
-  // A generous command timeout: these tests count commands, and on a busy machine a 100 ms
-  // timeout would send some decisions to the outage policy.
-  redis = createRedis(RedisConfigSchema.parse({ url: server.url, commandTimeoutMs: 2000 }))!;
-  redis.on('error', () => {});
-  assert.ok(await until(() => redis.status === 'ready', 2000));
+  redis = await readyClient({ url: server.url });
 });
 after(async () => {
   redis.disconnect();
