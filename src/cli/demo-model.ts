@@ -3,7 +3,6 @@ import { mkdirSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { z } from 'zod';
 import { intFlag, parseFlags, runCli } from '../shared/cli.js';
-import { DEMO_PRESETS, makeDemoModel, writeRandomAdapter } from '../model/demo-model.js';
 
 const USAGE = `usage: npm run demo-model -- --preset tiny|bench --out DIR [options]
   --preset tiny|bench        tiny: 2 layers, hidden 128 (about the golden model); bench: 12 layers, hidden 1024 (~140 M parameters)
@@ -39,6 +38,7 @@ const Schema = z.object({
 
 await runCli(USAGE, async (argv, signal) => {
   const flags = parseFlags(argv, FLAGS, Schema);
+  const { DEMO_PRESETS, makeDemoModel, writeRandomAdapter } = await import('../model/demo-model.js');
   const bar = flags.quiet ? undefined : new SingleBar({ format: 'demo-model [{bar}] {percentage}% | {label}', hideCursor: null });
   let started = false;
   try {

@@ -3,7 +3,6 @@ import { SingleBar } from 'cli-progress';
 import { z } from 'zod';
 import { intFlag, parseFlags, runCli } from '../shared/cli.js';
 import { LINEAR_MODULES, isLinearModule } from '../model/chatglm-config.js';
-import { exportModel } from '../model/export-model.js';
 
 const USAGE = `usage: npm run export -- --hf DIR --out DIR [options]
   --hf DIR                Hugging Face ChatGLM3 folder: config.json, safetensors, tokenizer.model
@@ -63,6 +62,8 @@ const Schema = z.object({
 
 await runCli(USAGE, async (argv, signal) => {
   const flags = parseFlags(argv, FLAGS, Schema);
+  // Loaded after the flags are checked: a usage error should not wait for SentencePiece's WASM.
+  const { exportModel } = await import('../model/export-model.js');
   const bar = flags.quiet
     ? undefined
     : new SingleBar({

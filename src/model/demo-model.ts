@@ -19,9 +19,10 @@ import { MANIFEST_FILE, ModelManifestSchema, type ModelManifest } from '../share
 import { chatglmModel, checkpointTensors, linearShape, type ChatglmConfig, type LinearModule } from './chatglm-config.js';
 import { demoTokenizerBytes } from './demo-tokenizer.js';
 import { floatToHalf } from './dtype.js';
-import { exportModel, type ExportOptions, type ExportResult, CHATGLM3_SPECIAL_TOKENS, TOKENIZER_FILE } from './export-model.js';
+import { exportModel, type ExportOptions, type ExportResult, TOKENIZER_FILE } from './export-model.js';
 import { numel, writeSafetensors, type TensorToWrite } from './safetensors.js';
 import { decodeSentencePieceModel } from '../shared/sentencepiece-model.js';
+import { CHATGLM3_SPECIAL_TOKENS } from '../shared/tokenizer.js';
 
 export interface ModelShape {
   num_layers: number;
