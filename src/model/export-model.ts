@@ -78,6 +78,7 @@ export interface ExportOptions {
   loraTargets?: LinearModule[];
   /** Context length; the model's seq_length by default. */
   context?: number;
+  /** `last` (default): only each row's last real token; `all`: every position. */
   logits?: 'all' | 'last';
   name?: string;
   /** Replace a non-empty `outDir`. */
@@ -146,7 +147,7 @@ export async function exportModel(options: ExportOptions): Promise<ExportResult>
   const outDir = resolve(options.outDir);
   const dtype = options.dtype ?? 'fp32';
   const quant = options.quant ?? 'none';
-  const logits = options.logits ?? 'all';
+  const logits = options.logits ?? 'last';
 
   // 1. Read and check every input before writing anything.
   const model = readChatglmConfig(hfDir);
