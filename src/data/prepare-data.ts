@@ -26,12 +26,11 @@ import { createInterface } from 'node:readline';
 import { AppError } from '../shared/errors.js';
 import { AtomicFile, writeFileAtomic } from './atomic-file.js';
 import { checkInputFile, fileSize, readLawzhidaoCsv, type CsvEncoding, type EncodingChoice, type LawzhidaoRow, type SkippedRow } from './lawzhidao-csv.js';
+import { duplicateKey, formatDropped, RowFilter, type DropReason } from './row-filter.js';
 
 export interface Conversation {
   conversations: Array<{ role: 'user' | 'assistant' | 'system'; content: string }>;
 }
-
-export type DropReason = 'empty_reply' | 'empty_prompt' | 'not_best' | 'duplicate' | `malformed_${Lowercase<SkippedRow['reason']>}`;
 
 export interface PrepareOptions {
   csv: string;
@@ -65,7 +64,6 @@ export interface PrepareSummary {
 
 export const DEFAULT_DEV_RATIO = 0.1;
 export const DEFAULT_SEED = 42;
-const MAX_EXAMPLES = 20;
 
 /** Letters and digits only: what decides whether the question says more than the title. */
 function essence(s: string): string {
@@ -92,13 +90,6 @@ export function toConversation(row: Pick<LawzhidaoRow, 'title' | 'question' | 'r
       { role: 'assistant', content: row.reply },
     ],
   };
-}
-
-/** A digest of text with whitespace runs folded, for spotting duplicates in bounded memory. */
-export function duplicateKey(...parts: string[]): string {
-  const h = createHash('sha1');
-  for (const p of parts) h.update(p.replace(/\s+/g, ' ').trim()).update('\u0000');
-  return h.digest('base64');
 }
 
 /** A uniform score in [0, 1) from the seed and the conversation; the lowest go to dev. */
@@ -155,14 +146,8 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareSumma
     dev: join(options.outDir, 'dev.json'),
     summary: join(options.outDir, 'prepare-summary.json'),
   };
-  const dropped: Partial<Record<DropReason, number>> = {};
-  const drop = (reason: DropReason) => {
-    dropped[reason] = (dropped[reason] ?? 0) + 1;
-  };
-  const malformedExamples: SkippedRow[] = [];
+  const filter = new RowFilter(bestOnly);
   let encoding: CsvEncoding = 'utf8';
-  let rowsRead = 0;
-  const seen = new Set<string>();
   const scores = new ScoreList();
   const bytes = await fileSize(options.csv);
 
@@ -178,38 +163,19 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareSumma
       },
       onProgress: (done) => options.onProgress?.('read', done, bytes),
       onSkip: (skip) => {
-        rowsRead++;
-        drop(`malformed_${skip.reason.toLowerCase() as Lowercase<SkippedRow['reason']>}`);
-        if (malformedExamples.length < MAX_EXAMPLES) malformedExamples.push(skip);
+        filter.onSkip(skip);
         options.onSkip?.(skip);
       },
     })) {
-      rowsRead++;
-      if (!row.reply) {
-        drop('empty_reply');
-        continue;
-      }
-      if (!row.title && !row.question) {
-        drop('empty_prompt');
-        continue;
-      }
-      if (bestOnly && row.isBest !== true) {
-        drop('not_best');
-        continue;
-      }
       const conversation = toConversation(row);
       const key = duplicateKey(conversation.conversations[0]!.content, row.reply);
-      if (seen.has(key)) {
-        drop('duplicate');
-        continue;
-      }
-      seen.add(key);
+      if (filter.check(row, key) !== null) continue;
       scores.push(splitScore(seed, key));
       await all.write(JSON.stringify(conversation) + '\n');
     }
-    seen.clear();
+    filter.done();
     if (scores.length === 0) {
-      throw new AppError('INVALID_DATA', `${options.csv}: no usable rows (${rowsRead} read, all dropped)`, { param: '--csv' });
+      throw new AppError('INVALID_DATA', `${options.csv}: no usable rows (${filter.rowsRead} read, all dropped)`, { param: '--csv' });
     }
     const nDev = devCount(scores.length, options.devSize, options.devRatio);
     const isDev = pickLowest(scores.view(), nDev);
@@ -233,12 +199,12 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareSumma
       encoding,
       seed,
       bestOnly,
-      rowsRead,
+      rowsRead: filter.rowsRead,
       kept: scores.length,
       train: scores.length - nDev,
       dev: nDev,
-      dropped,
-      malformedExamples,
+      dropped: filter.dropped,
+      malformedExamples: filter.malformedExamples,
       files,
     };
     await train.commit();
@@ -255,13 +221,9 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareSumma
 
 /** The summary as the lines the CLI prints. */
 export function formatSummary(s: PrepareSummary): string {
-  const lines = [
+  return [
     `read ${s.rowsRead} rows from ${s.csv} (${s.encoding === 'gbk' ? 'GBK' : 'UTF-8'})`,
     `kept ${s.kept}: train ${s.train} → ${s.files.train}, dev ${s.dev} → ${s.files.dev} (seed ${s.seed}${s.bestOnly ? ', best answers only' : ''})`,
-  ];
-  const reasons = Object.entries(s.dropped).sort(([a], [b]) => a.localeCompare(b));
-  if (reasons.length === 0) lines.push('dropped 0');
-  for (const [reason, n] of reasons) lines.push(`dropped ${n} ${reason}`);
-  for (const ex of s.malformedExamples) lines.push(`  line ${ex.line}: ${ex.reason} ${ex.message}`);
-  return lines.join('\n');
+    ...formatDropped(s.dropped, s.malformedExamples),
+  ].join('\n');
 }
