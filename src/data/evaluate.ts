@@ -89,7 +89,7 @@ export async function resolveModels(client: OpenAI, adapter: string | undefined,
   try {
     for await (const m of client.models.list()) listed.push(m as unknown as Listed);
   } catch (err) {
-    throw upstreamError(err, 'GET /v1/models');
+    throw upstreamError(err, `GET ${client.baseURL}/models`);
   }
   const names = listed.map((m) => m.id).join(', ') || 'none';
   if (adapter !== undefined && !listed.some((m) => m.id === adapter)) {
@@ -98,7 +98,7 @@ export async function resolveModels(client: OpenAI, adapter: string | undefined,
   const parentOf = (m: Listed | undefined) => m?.parent ?? (m?.root && m.root !== m.id ? m.root : undefined);
   const base = parentOf(listed.find((m) => m.id === adapter)) ?? listed.find((m) => !parentOf(m) && m.id !== adapter)?.id;
   if (base === undefined && (adapter === undefined || compare === 'base')) {
-    throw new AppError('UPSTREAM_ERROR', `GET /v1/models lists no base model (it lists ${names})`);
+    throw new AppError('UPSTREAM_ERROR', `GET ${client.baseURL}/models lists no base model (it lists ${names})`);
   }
   const target: EvalModel = { label: '微调后', model: adapter ?? base! };
   if (compare === undefined) return [target];
