@@ -21,6 +21,9 @@ export const ERROR_STATUS = {
   METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  /** A checkpoint, adapter or model directory that cannot be read or does not fit the model. */
+  INVALID_MODEL_FILE: 422,
+  ADAPTER_MISMATCH: 422,
   RATE_LIMITED: 429,
   CANCELLED: 499,
   INTERNAL: 500,
@@ -32,6 +35,8 @@ export const ERROR_STATUS = {
   BREAKER_OPEN: 503,
   REDIS_UNAVAILABLE: 503,
   NOT_READY: 503,
+  /** No worker could answer and the fallback is off. */
+  SERVICE_UNAVAILABLE: 503,
   WORKER_TIMEOUT: 504,
 } as const;
 
