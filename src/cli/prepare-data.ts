@@ -1,37 +1,31 @@
 /** `npm run prepare-data -- --csv FILE --out DIR [...]`: lawzhidao CSV → ChatGLM3 finetune_demo train.json / dev.json. */
 import { z } from 'zod';
-import { numberFlag, parseFlags, runCli } from '../data/cli-args.js';
+import { CSV_INPUT_FLAGS, CSV_INPUT_SHAPE, CSV_INPUT_USAGE, numberFlag, parseFlags, runCli } from '../data/cli-args.js';
 import { DEFAULT_DEV_RATIO, DEFAULT_SEED, formatSummary, prepareData } from '../data/prepare-data.js';
 import { startProgress, type Progress } from '../data/progress.js';
 
 const USAGE = `usage: npm run prepare-data -- --csv FILE --out DIR [options]
-  --csv FILE           lawzhidao CSV (title,question,reply,is_best)
+${CSV_INPUT_USAGE}
   --out DIR            writes train.json, dev.json and prepare-summary.json there
   --dev-size N         exactly N conversations in dev.json
   --dev-ratio R        share of conversations in dev.json, 0 < R < 1 (default ${DEFAULT_DEV_RATIO})
-  --seed S             split seed, an integer (default ${DEFAULT_SEED})
-  --best-only          keep only answers marked is_best=1
-  --encoding E         utf8 | gbk | auto (default auto)`;
+  --seed S             split seed, an integer (default ${DEFAULT_SEED})`;
 
 const FLAGS = {
-  csv: { type: 'string' },
+  ...CSV_INPUT_FLAGS,
   out: { type: 'string' },
   'dev-size': { type: 'string' },
   'dev-ratio': { type: 'string' },
   seed: { type: 'string' },
-  'best-only': { type: 'boolean' },
-  encoding: { type: 'string' },
 } as const;
 
 const Schema = z
   .object({
-    csv: z.string({ error: 'is required' }).min(1, 'is required'),
+    ...CSV_INPUT_SHAPE,
     out: z.string({ error: 'is required' }).min(1, 'is required'),
     'dev-size': numberFlag().pipe(z.number().int('must be a whole number').min(1, 'must be at least 1')).optional(),
     'dev-ratio': numberFlag().pipe(z.number().gt(0, 'must be above 0').lt(1, 'must be below 1')).optional(),
     seed: numberFlag().pipe(z.number().int('must be a whole number')).default(DEFAULT_SEED),
-    'best-only': z.boolean().default(false),
-    encoding: z.enum(['utf8', 'gbk', 'auto']).default('auto'),
   })
   .refine((v) => v['dev-size'] === undefined || v['dev-ratio'] === undefined, {
     message: 'give --dev-size or --dev-ratio, not both',

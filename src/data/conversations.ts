@@ -4,10 +4,9 @@
  * before the last assistant turn are the prompt, the last assistant turn is the reference.
  * A line that is not such an object is reported with its number and skipped.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
+import { readJsonLines } from './jsonl.js';
 import { checkInputFile } from './lawzhidao-csv.js';
 
 const TurnSchema = z.object({
@@ -44,32 +43,17 @@ export interface LineSkip {
 export async function readEvalSamples(path: string, options: { limit?: number; onSkip?: (skip: LineSkip) => void } = {}): Promise<EvalSample[]> {
   await checkInputFile(path);
   const samples: EvalSample[] = [];
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  let line = 0;
-  try {
-    for await (const raw of lines) {
-      line++;
-      const text = (line === 1 ? raw.replace(/^\uFEFF/, '') : raw).trim();
-      if (text === '') continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (err) {
-        options.onSkip?.({ line, message: `not JSON: ${(err as Error).message}` });
-        continue;
-      }
-      const parsed = ConversationSchema.safeParse(value);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        options.onSkip?.({ line, message: `${issue.path.map(String).join('.') || '(line)'}: ${issue.message}` });
-        continue;
-      }
-      const turns = parsed.data.conversations;
-      samples.push({ line, messages: turns.slice(0, -1), reference: turns[turns.length - 1]!.content });
-      if (options.limit !== undefined && samples.length >= options.limit) break;
+  const onSkip = options.onSkip ?? (() => {});
+  for await (const { line, value } of readJsonLines(path, (line, message) => onSkip({ line, message }))) {
+    const parsed = ConversationSchema.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      onSkip({ line, message: `${issue.path.map(String).join('.') || '(line)'}: ${issue.message}` });
+      continue;
     }
-  } finally {
-    lines.close();
+    const turns = parsed.data.conversations;
+    samples.push({ line, messages: turns.slice(0, -1), reference: turns[turns.length - 1]!.content });
+    if (options.limit !== undefined && samples.length >= options.limit) break;
   }
   if (samples.length === 0) {
     throw new AppError('INVALID_DATA', `${path}: no conversations to evaluate (expected finetune_demo lines {"conversations":[...]})`, { param: '--data' });

@@ -12,12 +12,11 @@
  * when the CSV is reordered or rebuilt, and identical rows collapse into one entry.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
-import { createInterface } from 'node:readline';
 import { AppError } from '../shared/errors.js';
 import { KnowledgeEntrySchema, type KnowledgeEntry } from '../shared/knowledge-entry.js';
 import { AtomicFile } from './atomic-file.js';
+import { readJsonLines } from './jsonl.js';
 import { checkInputFile, fileSize, readLawzhidaoCsv, type CsvEncoding, type EncodingChoice, type LawzhidaoRow, type SkippedRow } from './lawzhidao-csv.js';
 import { RowFilter, type DropReason } from './row-filter.js';
 
@@ -132,19 +131,7 @@ export async function buildKnowledgeBase(options: BuildKnowledgeOptions): Promis
 async function loadJsonl(path: string, onSkip: (skip: KnowledgeSkip) => void): Promise<KnowledgeEntry[]> {
   const entries: KnowledgeEntry[] = [];
   const ids = new Set<string>();
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  let line = 0;
-  for await (const raw of lines) {
-    line++;
-    const text = (line === 1 ? raw.replace(/^\uFEFF/, '') : raw).trim();
-    if (text === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      onSkip({ line, reason: 'JSON', message: (err as Error).message });
-      continue;
-    }
+  for await (const { line, value } of readJsonLines(path, (line, message) => onSkip({ line, reason: 'JSON', message }))) {
     const parsed = KnowledgeEntrySchema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
