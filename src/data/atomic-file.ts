@@ -16,6 +16,9 @@ export class AtomicFile {
   readonly tempPath: string;
   private readonly stream: WriteStream;
   private failure: Error | null = null;
+  // Lines are gathered into ~64 KiB writes: one write per line costs a syscall each.
+  private pending: string[] = [];
+  private pendingChars = 0;
 
   private constructor(path: string) {
     this.path = path;
@@ -35,12 +38,23 @@ export class AtomicFile {
   /** Writes text, waiting when the stream's buffer is full so that memory stays bounded. */
   async write(text: string): Promise<void> {
     if (this.failure) throw this.failure;
-    if (!this.stream.write(text)) await once(this.stream, 'drain');
+    this.pending.push(text);
+    this.pendingChars += text.length;
+    if (this.pendingChars >= 64 * 1024) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const chunk = this.pending.join('');
+    this.pending = [];
+    this.pendingChars = 0;
+    if (!this.stream.write(chunk)) await once(this.stream, 'drain');
   }
 
   /** Flushes and closes the temporary file without naming it (for scratch files read back). */
   async close(): Promise<void> {
     if (!this.stream.closed) {
+      await this.flush();
       this.stream.end();
       await once(this.stream, 'close');
     }
@@ -59,6 +73,7 @@ export class AtomicFile {
   }
 
   async abort(): Promise<void> {
+    this.pending = [];
     this.stream.destroy();
     await rm(this.tempPath, { force: true });
   }
