@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { runCli } from '../helpers/cli.js';
 import { CLI_DIR, PROJECT_ROOT } from '../helpers/paths.js';
 import { startFakeOpenAi, type FakeOpenAi, type FakeRequest } from '../helpers/fake-openai.js';
 import type { EvalResult } from '../../src/data/evaluate.js';
@@ -44,15 +45,7 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function evalCli(...args: string[]) {
-  try {
-    const r = await run(process.execPath, [join(CLI_DIR, 'eval.js'), ...args], { encoding: 'utf8' });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const evalCli = (...args: string[]) => runCli('eval', args);
 
 test('eval --compare base against an adapter: both columns in the report, JSON and chart', async () => {
   const out = join(dir, 'report');

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { loadKnowledgeEntries, type KnowledgeSkip } from '../../src/data/knowledge-base.js';
 import { AppError } from '../../src/shared/errors.js';
 import type { KnowledgeEntry } from '../../src/shared/knowledge-entry.js';
-import { CLI_DIR, PROJECT_ROOT } from '../helpers/paths.js';
+import { runCli } from '../helpers/cli.js';
+import { PROJECT_ROOT } from '../helpers/paths.js';
 
 const FIXTURES = join(PROJECT_ROOT, 'test/fixtures/lawzhidao');
 const UTF8 = join(FIXTURES, 'awkward-utf8-bom-crlf.csv');
@@ -17,10 +18,7 @@ const GBK = join(FIXTURES, 'awkward-gbk.csv');
 const dir = mkdtempSync(join(tmpdir(), 'knowledge-base-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-function buildKb(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(CLI_DIR, 'build-kb.js'), ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const buildKb = (...args: string[]) => runCli('build-kb', args);
 
 /** The id rule, stated independently: `lz-` + 12 hex digits of sha1(title NUL question NUL reply). */
 function entry(title: string, question: string, reply: string): KnowledgeEntry {
@@ -46,7 +44,7 @@ async function load(path: string, options: { bestOnly?: boolean } = {}) {
 
 test('build-kb writes exactly the expected entries; the loader reads them back, and reads the CSV directly', async () => {
   const out = join(dir, 'kb.jsonl');
-  const r = buildKb('--csv', UTF8, '--out', out);
+  const r = await buildKb('--csv', UTF8, '--out', out);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.split('\n').slice(0, 3), [`read 13 rows from ${UTF8} (UTF-8)`, `wrote 7 entries → ${out}`, 'dropped 1 duplicate']);
   assert.deepEqual(readFileSync(out, 'utf8').split('\n').slice(0, -1), EXPECTED.map((e) => JSON.stringify(e)));
@@ -134,7 +132,7 @@ test('files the loader cannot use at all are INVALID_DATA naming the file', asyn
   }
 });
 
-test('without onSkip, skipped lines are reported on stderr with their line numbers', () => {
+test('without onSkip, skipped lines are reported on stderr with their line numbers', async () => {
   const script = `import { loadKnowledgeEntries } from ${JSON.stringify(join(PROJECT_ROOT, 'dist/src/data/knowledge-base.js'))};
 const e = await loadKnowledgeEntries(${JSON.stringify(UTF8)}); console.log(e.length);`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
@@ -144,26 +142,26 @@ const e = await loadKnowledgeEntries(${JSON.stringify(UTF8)}); console.log(e.len
   assert.equal(r.stderr.trim().split('\n').length, 6);
 });
 
-test('build-kb: bad flags exit 2 naming the flag; a failed build leaves no file', () => {
+test('build-kb: bad flags exit 2 naming the flag; a failed build leaves no file', async () => {
   const cases: Array<[string[], RegExp]> = [
     [['--out', join(dir, 'x.jsonl')], /\(--csv\)/],
     [['--csv', UTF8, '--out', join(dir, 'x.json')], /\(--out\): --out: must end in \.jsonl/],
     [['--csv', UTF8, '--out', join(dir, 'x.jsonl'), '--encoding', 'big5'], /\(--encoding\)/],
     [['--csv', UTF8, '--out', join(dir, 'x.jsonl'), '--limit', '3'], /\(--limit\): Unknown option/],
   ];
-  for (const [args, message] of cases) {
-    const r = buildKb(...args);
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, message);
-  }
+  const results = await Promise.all(cases.map(([args]) => buildKb(...args)));
+  cases.forEach(([, message], i) => {
+    assert.equal(results[i]!.code, 2, results[i]!.stderr);
+    assert.match(results[i]!.stderr, message);
+  });
   const empty = join(dir, 'dropped.csv');
   writeFileSync(empty, 'title,question,reply,is_best\n问题,,,0\n');
-  const r0 = buildKb('--csv', empty, '--out', join(dir, 'none.jsonl'));
+  const r0 = await buildKb('--csv', empty, '--out', join(dir, 'none.jsonl'));
   assert.equal(r0.code, 1);
   assert.match(r0.stderr, /no usable rows/);
   assert.equal(existsSync(join(dir, 'none.jsonl')), false);
   assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
-  const r1 = buildKb('--csv', UTF8, '--out', join(dir, 'no-such-dir', 'kb.jsonl'));
+  const r1 = await buildKb('--csv', UTF8, '--out', join(dir, 'no-such-dir', 'kb.jsonl'));
   assert.equal(r1.code, 2);
   assert.match(r1.stderr, /\(--out\): cannot write .*ENOENT/);
 });

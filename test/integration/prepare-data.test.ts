@@ -1,11 +1,11 @@
 /** prepare-data as a real process on the hand-made CSVs: exact output lines, split, errors. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_DIR, PROJECT_ROOT } from '../helpers/paths.js';
+import { runCli } from '../helpers/cli.js';
+import { PROJECT_ROOT } from '../helpers/paths.js';
 
 const FIXTURES = join(PROJECT_ROOT, 'test/fixtures/lawzhidao');
 const UTF8 = join(FIXTURES, 'awkward-utf8-bom-crlf.csv');
@@ -13,10 +13,7 @@ const GBK = join(FIXTURES, 'awkward-gbk.csv');
 const dir = mkdtempSync(join(tmpdir(), 'prepare-data-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(CLI_DIR, 'prepare-data.js'), ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = (...args: string[]) => runCli('prepare-data', args);
 
 function lines(path: string): string[] {
   return readFileSync(path, 'utf8').split('\n').slice(0, -1);
@@ -48,9 +45,9 @@ function assertSplit(out: string, nDev: number): { train: string[]; dev: string[
   return { train, dev };
 }
 
-test('the awkward UTF-8 CSV becomes exactly the expected conversations, with a summary of every drop', () => {
+test('the awkward UTF-8 CSV becomes exactly the expected conversations, with a summary of every drop', async () => {
   const out = join(dir, 'utf8');
-  const r = run('--csv', UTF8, '--out', out, '--dev-size', '2', '--seed', '7');
+  const r = await run('--csv', UTF8, '--out', out, '--dev-size', '2', '--seed', '7');
   assert.equal(r.code, 0, r.stderr);
   assertSplit(out, 2);
   assert.deepEqual(r.stdout.trim().split('\n'), [
@@ -80,11 +77,11 @@ test('the awkward UTF-8 CSV becomes exactly the expected conversations, with a s
   assert.deepEqual(readdirSync(out).sort(), ['dev.json', 'prepare-summary.json', 'train.json']);
 });
 
-test('the GBK copy gives the same files byte for byte; the split is fixed by the seed, not the row order', () => {
+test('the GBK copy gives the same files byte for byte; the split is fixed by the seed, not the row order', async () => {
   const a = join(dir, 'a');
   const b = join(dir, 'b');
-  assert.equal(run('--csv', UTF8, '--out', a, '--dev-size', '3', '--seed', '11').code, 0);
-  assert.equal(run('--csv', GBK, '--out', b, '--dev-size', '3', '--seed', '11').code, 0);
+  assert.equal((await run('--csv', UTF8, '--out', a, '--dev-size', '3', '--seed', '11')).code, 0);
+  assert.equal((await run('--csv', GBK, '--out', b, '--dev-size', '3', '--seed', '11')).code, 0);
   for (const f of ['train.json', 'dev.json']) assert.equal(readFileSync(join(b, f), 'utf8'), readFileSync(join(a, f), 'utf8'));
 
   // The same rows in reverse order: the same dev set.
@@ -97,32 +94,32 @@ test('the GBK copy gives the same files byte for byte; the split is fixed by the
   });
   writeFileSync(reversed, ['title,question,reply,is_best', ...csvRows.reverse()].join('\n') + '\n');
   const c = join(dir, 'c');
-  assert.equal(run('--csv', reversed, '--out', c, '--dev-size', '3', '--seed', '11').code, 0);
+  assert.equal((await run('--csv', reversed, '--out', c, '--dev-size', '3', '--seed', '11')).code, 0);
   assert.deepEqual(lines(join(c, 'dev.json')).sort(), lines(join(a, 'dev.json')).sort());
 
   // Another seed picks another dev set (7 choose 3 = 35 sets; these two seeds differ).
   const d = join(dir, 'd');
-  assert.equal(run('--csv', UTF8, '--out', d, '--dev-size', '3', '--seed', '12').code, 0);
+  assert.equal((await run('--csv', UTF8, '--out', d, '--dev-size', '3', '--seed', '12')).code, 0);
   const devA = lines(join(a, 'dev.json'));
   const devD = lines(join(d, 'dev.json'));
   assertSplit(d, 3);
   assert.notDeepEqual(devD, devA);
 });
 
-test('--best-only keeps answers marked 1; --dev-ratio rounds; the default ratio is 0.1', () => {
+test('--best-only keeps answers marked 1; --dev-ratio rounds; the default ratio is 0.1', async () => {
   const out = join(dir, 'best');
-  const r = run('--csv', UTF8, '--out', out, '--best-only', '--dev-ratio', '0.5');
+  const r = await run('--csv', UTF8, '--out', out, '--best-only', '--dev-ratio', '0.5');
   assert.equal(r.code, 0, r.stderr);
   const all = [...lines(join(out, 'train.json')), ...lines(join(out, 'dev.json'))].sort();
   assert.deepEqual(all, [ALL[0], ALL[1], ALL[3], ALL[5], ALL[6]].sort());
   assert.equal(lines(join(out, 'dev.json')).length, 3); // round(0.5 × 5) = 3 (round half up)
   assert.match(r.stdout, /dropped 3 not_best/); // lines 4, 12 (0) and 13 (empty is_best)
   const def = join(dir, 'default');
-  assert.equal(run('--csv', UTF8, '--out', def).code, 0);
+  assert.equal((await run('--csv', UTF8, '--out', def)).code, 0);
   assert.equal(lines(join(def, 'dev.json')).length, 1); // round(0.1 × 7) = 1
 });
 
-test('bad flags exit 2 naming the flag; a failed run leaves the output directory as it was', () => {
+test('bad flags exit 2 naming the flag; a failed run leaves the output directory as it was', async () => {
   const cases: Array<[string[], RegExp]> = [
     [['--out', dir], /INVALID_ARGUMENT \(--csv\): --csv: is required/],
     [['--csv', UTF8], /INVALID_ARGUMENT \(--out\)/],
@@ -138,25 +135,26 @@ test('bad flags exit 2 naming the flag; a failed run leaves the output directory
     [['--csv', UTF8, '--out', dir, 'stray'], /INVALID_ARGUMENT/],
     [['--csv'], /INVALID_ARGUMENT \(--csv\)/],
   ];
-  for (const [args, message] of cases) {
-    const r = run(...args);
+  const results = await Promise.all(cases.map(([args]) => run(...args)));
+  cases.forEach(([args, message], i) => {
+    const r = results[i]!;
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message, args.join(' '));
     assert.match(r.stderr, /usage: npm run prepare-data/);
-  }
+  });
 
   // Asking for more dev rows than there are conversations: nothing is written, old files stay.
   const out = join(dir, 'keep');
-  assert.equal(run('--csv', UTF8, '--out', out, '--dev-size', '2').code, 0);
+  assert.equal((await run('--csv', UTF8, '--out', out, '--dev-size', '2')).code, 0);
   const before = readFileSync(join(out, 'train.json'), 'utf8');
-  const r = run('--csv', UTF8, '--out', out, '--dev-size', '7');
+  const r = await run('--csv', UTF8, '--out', out, '--dev-size', '7');
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--dev-size 7 leaves no training rows: only 7 rows are kept/);
   assert.equal(readFileSync(join(out, 'train.json'), 'utf8'), before);
   assert.deepEqual(readdirSync(out).sort(), ['dev.json', 'prepare-summary.json', 'train.json']);
 
   // A CSV that cannot be read: exit 1, and no output directory is created.
-  const missing = run('--csv', join(dir, 'nope.csv'), '--out', join(dir, 'never'));
+  const missing = await run('--csv', join(dir, 'nope.csv'), '--out', join(dir, 'never'));
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /^error INVALID_DATA .*ENOENT/);
   assert.equal(existsSync(join(dir, 'never')), false);
@@ -164,7 +162,7 @@ test('bad flags exit 2 naming the flag; a failed run leaves the output directory
   // A CSV whose every row is dropped: exit 1, nothing written.
   const empty = join(dir, 'all-dropped.csv');
   writeFileSync(empty, 'title,question,reply,is_best\n问题,, ,1\n');
-  const none = run('--csv', empty, '--out', join(dir, 'none'));
+  const none = await run('--csv', empty, '--out', join(dir, 'none'));
   assert.equal(none.code, 1);
   assert.match(none.stderr, /no usable rows \(1 read, all dropped\)/);
   assert.deepEqual(readdirSync(join(dir, 'none')), []);
