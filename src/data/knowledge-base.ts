@@ -18,7 +18,7 @@ import { KnowledgeEntrySchema, type KnowledgeEntry } from '../shared/knowledge-e
 import { AtomicFile } from './atomic-file.js';
 import { readJsonLines } from './jsonl.js';
 import { checkInputFile, fileSize, readLawzhidaoCsv, type CsvEncoding, type EncodingChoice, type LawzhidaoRow, type SkippedRow } from './lawzhidao-csv.js';
-import { RowFilter, type DropReason } from './row-filter.js';
+import { duplicateKey, RowFilter, type DropReason } from './row-filter.js';
 
 export type KnowledgeSkipReason = SkippedRow['reason'] | 'JSON' | 'SCHEMA' | 'DUPLICATE_ID' | 'DROPPED';
 
@@ -62,7 +62,7 @@ async function* entriesFromCsv(
     },
   })) {
     const entry = entryFromRow(row);
-    const dropped = filter.check(row, entry.id);
+    const dropped = filter.check(row, duplicateKey(entry.title, entry.question, entry.reply));
     if (dropped === null) yield entry;
     // Answers left out by choice (bestOnly) are not faults of the file.
     else if (dropped !== 'not_best') options.onSkip?.({ line: row.line, reason: 'DROPPED', message: dropped });

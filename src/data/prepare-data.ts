@@ -2,8 +2,8 @@
  * lawzhidao CSV → ChatGLM3 finetune_demo data: `train.json` and `dev.json`, one
  * `{"conversations":[{"role":"user",...},{"role":"assistant",...}]}` object per line.
  *
- * Algorithm, in two passes with memory bounded by the number of kept rows (9 bytes each plus a
- * 28-byte duplicate key), never by their text:
+ * Algorithm, in two passes with memory bounded by the number of kept rows (an 8-byte score and a
+ * 16-byte duplicate fingerprint slot each, plus a 9-byte index while splitting), never by their text:
  *   1. Stream the CSV; drop malformed rows (reported by the reader), rows without a reply, rows
  *      without a title or question, non-best answers under `bestOnly`, and exact duplicates of an
  *      earlier (user turn, reply) pair after folding whitespace. Each kept conversation goes to a
@@ -93,8 +93,8 @@ export function toConversation(row: Pick<LawzhidaoRow, 'title' | 'question' | 'r
 }
 
 /** A uniform score in [0, 1) from the seed and the conversation; the lowest go to dev. */
-export function splitScore(seed: number, key: string): number {
-  const d = createHash('sha256').update(`${seed}\u0000${key}`).digest();
+export function splitScore(seed: number, key: Buffer): number {
+  const d = createHash('sha256').update(`${seed}\u0000`).update(key).digest();
   return d.readUIntBE(0, 6) / 2 ** 48;
 }
 
