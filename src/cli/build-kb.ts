@@ -1,6 +1,7 @@
 /** `npm run build-kb -- --csv FILE --out kb.jsonl [--best-only]`: the degrade switch's knowledge base from a lawzhidao CSV. */
 import { z } from 'zod';
-import { CSV_INPUT_FLAGS, CSV_INPUT_SHAPE, CSV_INPUT_USAGE, parseFlags, runCli } from '../data/cli-args.js';
+import { CSV_INPUT_FLAGS, CSV_INPUT_SHAPE, CSV_INPUT_USAGE } from '../data/csv-flags.js';
+import { parseFlags, runCli } from '../shared/cli.js';
 import { buildKnowledgeBase } from '../data/knowledge-base.js';
 import { startProgress, type Progress } from '../data/progress.js';
 import { formatDropped } from '../data/row-filter.js';
@@ -19,7 +20,7 @@ const Schema = z.object({
     .refine((p) => /\.(jsonl|ndjson)$/i.test(p), 'must end in .jsonl (the gateway loads .jsonl or .csv)'),
 });
 
-await runCli(USAGE, process.argv.slice(2), async (argv) => {
+await runCli(USAGE, async (argv, signal) => {
   const flags = parseFlags(argv, FLAGS, Schema);
   let bar: Progress | undefined;
   try {
@@ -28,6 +29,7 @@ await runCli(USAGE, process.argv.slice(2), async (argv) => {
       out: flags.out,
       bestOnly: flags['best-only'],
       encoding: flags.encoding,
+      signal,
       onProgress: (done, total) => {
         bar ??= startProgress('reading CSV', total, 'bytes');
         bar.update(done);

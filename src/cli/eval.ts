@@ -1,7 +1,7 @@
 /** `npm run eval -- --data dev.json --url http://localhost:8080 [...]`: BLEU-4 / ROUGE before and after fine-tuning. */
 import { mkdir } from 'node:fs/promises';
 import { z } from 'zod';
-import { numberFlag, parseFlags, runCli } from '../data/cli-args.js';
+import { numberFlag, parseFlags, runCli } from '../shared/cli.js';
 import { readEvalSamples } from '../data/conversations.js';
 import { writeReport } from '../data/eval-report.js';
 import { evaluate, type EvalModel } from '../data/evaluate.js';
@@ -51,7 +51,7 @@ const Schema = z.object({
   'timeout-ms': positiveInt().default(120_000),
 });
 
-await runCli(USAGE, process.argv.slice(2), async (argv) => {
+await runCli(USAGE, async (argv, signal) => {
   const flags = parseFlags(argv, FLAGS, Schema);
   let skipped = 0;
   const samples = await readEvalSamples(flags.data, {
@@ -62,7 +62,7 @@ await runCli(USAGE, process.argv.slice(2), async (argv) => {
     },
   });
   await mkdir(flags.out, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
-    throw new AppError('INVALID_ARGUMENT', `cannot create ${flags.out}: ${err.code ?? err.message}`, { param: '--out' });
+    throw new AppError('INVALID_REQUEST', `--out: cannot create ${flags.out}: ${err.code ?? err.message}`, { param: '--out' });
   });
   const bars = new Map<string, Progress>();
   const barOf = (m: EvalModel, total: number) => {
@@ -85,6 +85,7 @@ await runCli(USAGE, process.argv.slice(2), async (argv) => {
       maxTokens: flags['max-tokens'],
       concurrency: flags.concurrency,
       timeoutMs: flags['timeout-ms'],
+      signal,
       onProgress: (m, done, total) => barOf(m, total).update(done),
     });
     for (const b of bars.values()) b.stop();

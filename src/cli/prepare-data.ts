@@ -1,6 +1,7 @@
 /** `npm run prepare-data -- --csv FILE --out DIR [...]`: lawzhidao CSV → ChatGLM3 finetune_demo train.json / dev.json. */
 import { z } from 'zod';
-import { CSV_INPUT_FLAGS, CSV_INPUT_SHAPE, CSV_INPUT_USAGE, numberFlag, parseFlags, runCli } from '../data/cli-args.js';
+import { CSV_INPUT_FLAGS, CSV_INPUT_SHAPE, CSV_INPUT_USAGE } from '../data/csv-flags.js';
+import { numberFlag, parseFlags, runCli } from '../shared/cli.js';
 import { DEFAULT_DEV_RATIO, DEFAULT_SEED, formatSummary, prepareData } from '../data/prepare-data.js';
 import { startProgress, type Progress } from '../data/progress.js';
 
@@ -32,7 +33,7 @@ const Schema = z
     path: ['dev-ratio'],
   });
 
-await runCli(USAGE, process.argv.slice(2), async (argv) => {
+await runCli(USAGE, async (argv, signal) => {
   const flags = parseFlags(argv, FLAGS, Schema);
   const bars: Partial<Record<'read' | 'split', Progress>> = {};
   try {
@@ -44,6 +45,7 @@ await runCli(USAGE, process.argv.slice(2), async (argv) => {
       seed: flags.seed,
       bestOnly: flags['best-only'],
       encoding: flags.encoding,
+      signal,
       onProgress: (step, done, total) => {
         if (step === 'split') bars.read?.stop();
         bars[step] ??= startProgress(step === 'read' ? 'reading CSV' : 'splitting', total, step === 'read' ? 'bytes' : 'rows');

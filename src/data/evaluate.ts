@@ -59,6 +59,7 @@ export interface EvaluateOptions {
   concurrency: number;
   timeoutMs: number;
   onProgress?: (model: EvalModel, done: number, total: number) => void;
+  signal?: AbortSignal;
 }
 
 export function createClient(url: string, apiKey: string | undefined, timeoutMs: number): OpenAI {
@@ -80,20 +81,26 @@ function upstreamError(err: unknown, what: string): AppError {
 }
 
 /** Picks the evaluated model and the one it is compared with (see the module comment). */
-export async function resolveModels(client: OpenAI, adapter: string | undefined, compare: string | undefined): Promise<EvalModel[]> {
+export async function resolveModels(
+  client: OpenAI,
+  adapter: string | undefined,
+  compare: string | undefined,
+  signal?: AbortSignal,
+): Promise<EvalModel[]> {
   if (compare !== undefined && adapter === undefined) {
-    throw new AppError('INVALID_ARGUMENT', '--compare needs --adapter: the comparison is between the adapter and another model', { param: '--compare' });
+    throw new AppError('INVALID_REQUEST', '--compare: needs --adapter (the comparison is between the adapter and another model)', { param: '--compare' });
   }
   type Listed = { id: string; parent?: string | null; root?: string | null };
   const listed: Listed[] = [];
   try {
-    for await (const m of client.models.list()) listed.push(m as unknown as Listed);
+    for await (const m of client.models.list({ signal })) listed.push(m as unknown as Listed);
   } catch (err) {
+    signal?.throwIfAborted();
     throw upstreamError(err, `GET ${client.baseURL}/models`);
   }
   const names = listed.map((m) => m.id).join(', ') || 'none';
   if (adapter !== undefined && !listed.some((m) => m.id === adapter)) {
-    throw new AppError('INVALID_ARGUMENT', `the service has no model ${JSON.stringify(adapter)} (it lists ${names})`, { param: '--adapter' });
+    throw new AppError('INVALID_REQUEST', `--adapter: the service has no model ${JSON.stringify(adapter)} (it lists ${names})`, { param: '--adapter' });
   }
   const parentOf = (m: Listed | undefined) => m?.parent ?? (m?.root && m.root !== m.id ? m.root : undefined);
   const base = parentOf(listed.find((m) => m.id === adapter)) ?? listed.find((m) => !parentOf(m) && m.id !== adapter)?.id;
@@ -121,7 +128,7 @@ async function mapPool<T, R>(items: T[], limit: number, task: (item: T, index: n
 
 export async function evaluate(options: EvaluateOptions): Promise<EvalResult> {
   const client = createClient(options.url, options.apiKey, options.timeoutMs);
-  const models = await resolveModels(client, options.adapter, options.compare);
+  const models = await resolveModels(client, options.adapter, options.compare, options.signal);
   const samples: SampleResult[] = options.samples.map((s) => ({
     line: s.line,
     prompt: s.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '',
@@ -143,9 +150,10 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalResult> {
           temperature: 0,
           max_tokens: options.maxTokens,
           stream: false,
-        });
+        }, { signal: options.signal });
         answer = completion.choices[0]?.message?.content ?? '';
       } catch (err) {
+        options.signal?.throwIfAborted();
         const e = upstreamError(err, `${model.model}, line ${sample.line}`);
         const status = err instanceof OpenAI.APIError ? err.status : undefined;
         if (status === 401 || status === 403 || status === 404) throw e;

@@ -76,6 +76,8 @@ export interface BuildKnowledgeOptions {
   bestOnly?: boolean;
   encoding?: EncodingChoice;
   onProgress?: (bytesRead: number, totalBytes: number) => void;
+  /** Aborting stops the build; no file is left behind. */
+  signal?: AbortSignal;
 }
 
 export interface BuildKnowledgeSummary {
@@ -95,7 +97,7 @@ export async function buildKnowledgeBase(options: BuildKnowledgeOptions): Promis
   let encoding: CsvEncoding = 'utf8';
   let entries = 0;
   const out = await AtomicFile.create(options.out).catch((err: NodeJS.ErrnoException) => {
-    throw new AppError('INVALID_ARGUMENT', `cannot write ${options.out}: ${err.code ?? err.message}`, { param: '--out' });
+    throw new AppError('INVALID_REQUEST', `--out: cannot write ${options.out}: ${err.code ?? err.message}`, { param: '--out' });
   });
   try {
     for await (const entry of entriesFromCsv(options.csv, filter, {
@@ -105,6 +107,7 @@ export async function buildKnowledgeBase(options: BuildKnowledgeOptions): Promis
       },
       onProgress: (bytes) => options.onProgress?.(bytes, total),
     })) {
+      options.signal?.throwIfAborted();
       await out.write(JSON.stringify(entry) + '\n');
       entries++;
     }

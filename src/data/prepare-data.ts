@@ -45,6 +45,8 @@ export interface PrepareOptions {
   onSkip?: (skip: SkippedRow) => void;
   /** `done` of `total`: bytes while reading, conversations while splitting. */
   onProgress?: (step: 'read' | 'split', done: number, total: number) => void;
+  /** Aborting stops the run; nothing is left behind. */
+  signal?: AbortSignal;
 }
 
 export interface PrepareSummary {
@@ -126,7 +128,7 @@ class ScoreList {
 export function devCount(kept: number, devSize: number | undefined, devRatio: number | undefined): number {
   if (devSize !== undefined) {
     if (devSize >= kept) {
-      throw new AppError('INVALID_ARGUMENT', `--dev-size ${devSize} leaves no training rows: only ${kept} rows are kept`, { param: '--dev-size' });
+      throw new AppError('INVALID_REQUEST', `--dev-size: ${devSize} leaves no training rows: only ${kept} rows are kept`, { param: '--dev-size' });
     }
     return devSize;
   }
@@ -139,7 +141,7 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareSumma
   const bestOnly = options.bestOnly ?? false;
   await checkInputFile(options.csv);
   await mkdir(options.outDir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
-    throw new AppError('INVALID_ARGUMENT', `cannot create ${options.outDir}: ${err.code ?? err.message}`, { param: '--out' });
+    throw new AppError('INVALID_REQUEST', `--out: cannot create ${options.outDir}: ${err.code ?? err.message}`, { param: '--out' });
   });
   const files = {
     train: join(options.outDir, 'train.json'),
@@ -167,6 +169,7 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareSumma
         options.onSkip?.(skip);
       },
     })) {
+      options.signal?.throwIfAborted();
       const conversation = toConversation(row);
       const key = duplicateKey(conversation.conversations[0]!.content, row.reply);
       if (filter.check(row, key) !== null) continue;
@@ -189,6 +192,7 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareSumma
     const lines = createInterface({ input: createReadStream(all.tempPath, 'utf8'), crlfDelay: Infinity });
     let i = 0;
     for await (const line of lines) {
+      options.signal?.throwIfAborted();
       await (isDev[i] ? dev : train).write(line + '\n');
       i++;
       if (i % 10_000 === 0) options.onProgress?.('split', i, scores.length);

@@ -8,8 +8,6 @@
 export const ERROR_STATUS = {
   INVALID_REQUEST: 400,
   INVALID_JSON: 400,
-  /** A command-line flag of a data tool (the param names the flag). */
-  INVALID_ARGUMENT: 400,
   /** An input file that cannot be used as a whole (bad header, unreadable, wrong format). */
   INVALID_DATA: 400,
   CONTEXT_LENGTH_EXCEEDED: 400,

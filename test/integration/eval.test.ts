@@ -166,21 +166,21 @@ test('bad dev.json lines are reported with their numbers and skipped; a file wit
   writeFileSync(data, 'garbage\n{}\n[1,2]\n');
   const bad = await evalCli('--data', data, '--url', fake.url, '--out', join(dir, 'mixed'));
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /error INVALID_DATA \(--data\): .*no conversations to evaluate/);
+  assert.match(bad.stderr, /error INVALID_DATA: .*no conversations to evaluate/);
 });
 
 test('flag garbage and service problems: clear errors, the right exit codes', async () => {
   const data = join(dir, 'data/dev.json');
   const cases: Array<[string[], number, RegExp]> = [
-    [['--url', fake.url], 2, /\(--data\): --data: is required/],
-    [['--data', data], 2, /\(--url\): --url: is required/],
-    [['--data', data, '--url', 'localhost:8080'], 2, /\(--url\): --url: must be an http\(s\) URL/],
-    [['--data', data, '--url', fake.url, '--limit', '0'], 2, /\(--limit\).*at least 1/],
-    [['--data', data, '--url', fake.url, '--concurrency', 'many'], 2, /\(--concurrency\).*expected a number/],
-    [['--data', data, '--url', fake.url, '--verbose'], 2, /\(--verbose\): Unknown option/],
-    [['--data', data, '--url', fake.url, '--compare', 'base'], 2, /\(--compare\): --compare needs --adapter/],
-    [['--data', data, '--url', fake.url, '--adapter', 'nope'], 2, /\(--adapter\): the service has no model "nope" \(it lists chatglm3-6b, law-lora, flaky\)/],
-    [['--data', join(dir, 'missing.json'), '--url', fake.url], 1, /INVALID_DATA .*ENOENT/],
+    [['--url', fake.url], 2, /error INVALID_REQUEST: --data: is required/],
+    [['--data', data], 2, /error INVALID_REQUEST: --url: is required/],
+    [['--data', data, '--url', 'localhost:8080'], 2, /error INVALID_REQUEST: --url: must be an http\(s\) URL/],
+    [['--data', data, '--url', fake.url, '--limit', '0'], 2, /error INVALID_REQUEST: --limit: .*at least 1/],
+    [['--data', data, '--url', fake.url, '--concurrency', 'many'], 2, /error INVALID_REQUEST: --concurrency: .*expected a number/],
+    [['--data', data, '--url', fake.url, '--verbose'], 2, /error INVALID_REQUEST: Unknown option '--verbose'/],
+    [['--data', data, '--url', fake.url, '--compare', 'base'], 2, /error INVALID_REQUEST: --compare: needs --adapter/],
+    [['--data', data, '--url', fake.url, '--adapter', 'nope'], 2, /error INVALID_REQUEST: --adapter: the service has no model "nope" \(it lists chatglm3-6b, law-lora, flaky\)/],
+    [['--data', join(dir, 'missing.json'), '--url', fake.url], 1, /INVALID_DATA: .*ENOENT/],
     [['--data', data, '--url', 'http://127.0.0.1:9', '--timeout-ms', '2000'], 1, /error UPSTREAM_ERROR: GET http:\/\/127\.0\.0\.1:9\/v1\/models: Connection error/],
   ];
   // Independent processes: run side by side.

@@ -144,10 +144,10 @@ const e = await loadKnowledgeEntries(${JSON.stringify(UTF8)}); console.log(e.len
 
 test('build-kb: bad flags exit 2 naming the flag; a failed build leaves no file', async () => {
   const cases: Array<[string[], RegExp]> = [
-    [['--out', join(dir, 'x.jsonl')], /\(--csv\)/],
-    [['--csv', UTF8, '--out', join(dir, 'x.json')], /\(--out\): --out: must end in \.jsonl/],
-    [['--csv', UTF8, '--out', join(dir, 'x.jsonl'), '--encoding', 'big5'], /\(--encoding\)/],
-    [['--csv', UTF8, '--out', join(dir, 'x.jsonl'), '--limit', '3'], /\(--limit\): Unknown option/],
+    [['--out', join(dir, 'x.jsonl')], /error INVALID_REQUEST: --csv: /],
+    [['--csv', UTF8, '--out', join(dir, 'x.json')], /error INVALID_REQUEST: --out: must end in \.jsonl/],
+    [['--csv', UTF8, '--out', join(dir, 'x.jsonl'), '--encoding', 'big5'], /error INVALID_REQUEST: --encoding: /],
+    [['--csv', UTF8, '--out', join(dir, 'x.jsonl'), '--limit', '3'], /error INVALID_REQUEST: Unknown option '--limit'/],
   ];
   const results = await Promise.all(cases.map(([args]) => buildKb(...args)));
   cases.forEach(([, message], i) => {
@@ -163,5 +163,5 @@ test('build-kb: bad flags exit 2 naming the flag; a failed build leaves no file'
   assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
   const r1 = await buildKb('--csv', UTF8, '--out', join(dir, 'no-such-dir', 'kb.jsonl'));
   assert.equal(r1.code, 2);
-  assert.match(r1.stderr, /\(--out\): cannot write .*ENOENT/);
+  assert.match(r1.stderr, /error INVALID_REQUEST: --out: cannot write .*ENOENT/);
 });

@@ -1,11 +1,13 @@
 /** prepare-data as a real process on the hand-made CSVs: exact output lines, split, errors. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { PROJECT_ROOT } from '../helpers/paths.js';
+import { CLI_DIR, PROJECT_ROOT } from '../helpers/paths.js';
 
 const FIXTURES = join(PROJECT_ROOT, 'test/fixtures/lawzhidao');
 const UTF8 = join(FIXTURES, 'awkward-utf8-bom-crlf.csv');
@@ -121,26 +123,27 @@ test('--best-only keeps answers marked 1; --dev-ratio rounds; the default ratio 
 
 test('bad flags exit 2 naming the flag; a failed run leaves the output directory as it was', async () => {
   const cases: Array<[string[], RegExp]> = [
-    [['--out', dir], /INVALID_ARGUMENT \(--csv\): --csv: is required/],
-    [['--csv', UTF8], /INVALID_ARGUMENT \(--out\)/],
-    [['--csv', UTF8, '--out', dir, '--dev-size', 'x'], /\(--dev-size\): --dev-size: expected a number \(got "x"\)/],
-    [['--csv', UTF8, '--out', dir, '--dev-size', '0'], /\(--dev-size\).*at least 1/],
-    [['--csv', UTF8, '--out', dir, '--dev-size', '1.5'], /\(--dev-size\).*whole number/],
-    [['--csv', UTF8, '--out', dir, '--dev-ratio', '1'], /\(--dev-ratio\).*below 1/],
-    [['--csv', UTF8, '--out', dir, '--dev-ratio', ''], /\(--dev-ratio\).*expected a number/],
+    [['--out', dir], /error INVALID_REQUEST: --csv: is required/],
+    [['--csv', UTF8], /error INVALID_REQUEST: --out: is required/],
+    [['--csv', UTF8, '--out', dir, '--dev-size', 'x'], /error INVALID_REQUEST: --dev-size: expected a number \(got "x"\)/],
+    [['--csv', UTF8, '--out', dir, '--dev-size', '0'], /error INVALID_REQUEST: --dev-size: .*at least 1/],
+    [['--csv', UTF8, '--out', dir, '--dev-size', '1.5'], /error INVALID_REQUEST: --dev-size: .*whole number/],
+    [['--csv', UTF8, '--out', dir, '--dev-ratio', '1'], /error INVALID_REQUEST: --dev-ratio: .*below 1/],
+    [['--csv', UTF8, '--out', dir, '--dev-ratio', ''], /error INVALID_REQUEST: --dev-ratio: .*expected a number/],
     [['--csv', UTF8, '--out', dir, '--dev-size', '2', '--dev-ratio', '0.2'], /not both/],
-    [['--csv', UTF8, '--out', dir, '--seed', 'abc'], /\(--seed\)/],
-    [['--csv', UTF8, '--out', dir, '--encoding', 'latin1'], /\(--encoding\)/],
-    [['--csv', UTF8, '--out', dir, '--frobnicate'], /\(--frobnicate\): Unknown option/],
-    [['--csv', UTF8, '--out', dir, 'stray'], /INVALID_ARGUMENT/],
-    [['--csv'], /INVALID_ARGUMENT \(--csv\)/],
+    [['--csv', UTF8, '--out', dir, '--seed', 'abc'], /error INVALID_REQUEST: --seed: /],
+    [['--csv', UTF8, '--out', dir, '--encoding', 'latin1'], /error INVALID_REQUEST: --encoding: /],
+    [['--csv', UTF8, '--out', dir, '--frobnicate'], /error INVALID_REQUEST: Unknown option '--frobnicate'/],
+    [['--csv', UTF8, '--out', dir, 'stray'], /error INVALID_REQUEST: Unexpected argument 'stray'/],
+    [['--csv'], /error INVALID_REQUEST: Option '--csv <value>' argument missing/],
   ];
   const results = await Promise.all(cases.map(([args]) => run(...args)));
   cases.forEach(([args, message], i) => {
     const r = results[i]!;
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message, args.join(' '));
-    assert.match(r.stderr, /usage: npm run prepare-data/);
+    // The usage follows when a flag is at fault.
+    if (r.stderr.includes(`: --`) || /'--/.test(r.stderr)) assert.match(r.stderr, /usage: npm run prepare-data/);
   });
 
   // Asking for more dev rows than there are conversations: nothing is written, old files stay.
@@ -149,14 +152,14 @@ test('bad flags exit 2 naming the flag; a failed run leaves the output directory
   const before = readFileSync(join(out, 'train.json'), 'utf8');
   const r = await run('--csv', UTF8, '--out', out, '--dev-size', '7');
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /--dev-size 7 leaves no training rows: only 7 rows are kept/);
+  assert.match(r.stderr, /error INVALID_REQUEST: --dev-size: 7 leaves no training rows: only 7 rows are kept/);
   assert.equal(readFileSync(join(out, 'train.json'), 'utf8'), before);
   assert.deepEqual(readdirSync(out).sort(), ['dev.json', 'prepare-summary.json', 'train.json']);
 
   // A CSV that cannot be read: exit 1, and no output directory is created.
   const missing = await run('--csv', join(dir, 'nope.csv'), '--out', join(dir, 'never'));
   assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /^error INVALID_DATA .*ENOENT/);
+  assert.match(missing.stderr, /^error INVALID_DATA: .*ENOENT/);
   assert.equal(existsSync(join(dir, 'never')), false);
 
   // A CSV whose every row is dropped: exit 1, nothing written.
@@ -166,4 +169,20 @@ test('bad flags exit 2 naming the flag; a failed run leaves the output directory
   assert.equal(none.code, 1);
   assert.match(none.stderr, /no usable rows \(1 read, all dropped\)/);
   assert.deepEqual(readdirSync(join(dir, 'none')), []);
+});
+
+test('Ctrl-C while writing: exit 130, and the temporary files are removed', async () => {
+  const big = join(dir, 'big.csv');
+  const row = (i: number) => `"第${i}号：劳动合同到期不续签有补偿吗","合同到期，公司不续签。","根据《劳动合同法》，用人单位应当支付经济补偿，每满一年支付一个月工资。",1\n`;
+  writeFileSync(big, 'title,question,reply,is_best\n' + Array.from({ length: 60_000 }, (_, i) => row(i)).join(''));
+  const out = join(dir, 'interrupted');
+  mkdirSync(out);
+  const child = spawn(process.execPath, [join(CLI_DIR, 'prepare-data.js'), '--csv', big, '--out', out], { stdio: 'ignore' });
+  const exited = once(child, 'exit');
+  // Interrupt once the scratch file exists, i.e. in the middle of the run.
+  while (!readdirSync(out).some((f) => f.endsWith('.tmp')) && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGINT');
+  const [code] = await exited;
+  assert.equal(code, 130);
+  assert.deepEqual(readdirSync(out), []);
 });
