@@ -96,6 +96,7 @@ await runCli(USAGE, async (argv, signal) => {
       header.join('\t'),
       ...METRICS.map((k) => [k, ...result.models.map((m) => m.scores[k].toFixed(2))].join('\t')),
       ['failed', ...result.models.map((m) => String(m.failed))].join('\t'),
+      ['fallback', ...result.models.map((m) => String(m.degraded))].join('\t'),
       `report: ${paths.markdown}`,
       `json:   ${paths.json}`,
       `chart:  ${paths.chart}`,

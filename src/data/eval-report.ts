@@ -55,7 +55,11 @@ export function renderMarkdown(result: EvalResult): string {
     `| ${head.map(() => '---').join(' | ')} |`,
     ...rows,
     `| answers scored | ${models.map((m) => `${m.scored}${m.failed ? ` (${m.failed} failed)` : ''}`).join(' | ')}${compare ? ' | |' : ' |'}`,
+    `| from the fallback | ${models.map((m) => String(m.degraded)).join(' | ')}${compare ? ' | |' : ' |'}`,
     '',
+    ...(models.some((m) => m.degraded > 0)
+      ? ['**Some answers came from the gateway\'s fallback (knowledge base or canned text), not the model; their scores measure the fallback.**', '']
+      : []),
     `![scores](${REPORT_FILES.chart})`,
     '',
     'Scores are means over answers, × 100. Words are cut with `Intl.Segmenter(\'zh\', {granularity: \'word\'})`,',

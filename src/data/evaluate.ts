@@ -9,6 +9,9 @@
  * gives one (as vLLM lists LoRA adapters), else the first model that has no parent and is not the
  * adapter.
  *
+ * An answer the gateway gave from its fallback (a `degraded` field in the body) is scored like
+ * any other but flagged and counted: it measures the knowledge base, not the model.
+ *
  * Failure: a 401/403/404 from the service stops the run (UPSTREAM_ERROR: nothing would succeed);
  * any other failed request is recorded on its sample, left out of the means, and counted. The
  * openai client retries connection errors, 429 and 5xx twice before that.
@@ -29,13 +32,15 @@ export interface SampleResult {
   prompt: string;
   reference: string;
   /** Per evaluated model, in the order of `models`. */
-  answers: Array<{ answer: string | null; error: string | null; scores: Scores | null }>;
+  answers: Array<{ answer: string | null; error: string | null; degraded: boolean; scores: Scores | null }>;
 }
 
 export interface ModelSummary extends EvalModel {
   scores: Scores;
   scored: number;
   failed: number;
+  /** Answers the gateway gave from its fallback instead of the model. */
+  degraded: number;
   seconds: number;
 }
 
@@ -143,6 +148,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalResult> {
     await mapPool(options.samples, options.concurrency, async (sample, i) => {
       let answer: string | null = null;
       let error: string | null = null;
+      let degraded = false;
       try {
         const completion = await client.chat.completions.create({
           model: model.model,
@@ -152,6 +158,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalResult> {
           stream: false,
         }, { signal: options.signal });
         answer = completion.choices[0]?.message?.content ?? '';
+        degraded = Boolean((completion as unknown as { degraded?: unknown }).degraded);
       } catch (err) {
         options.signal?.throwIfAborted();
         const e = upstreamError(err, `${model.model}, line ${sample.line}`);
@@ -159,7 +166,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalResult> {
         if (status === 401 || status === 403 || status === 404) throw e;
         error = e.message;
       }
-      samples[i]!.answers[mi] = { answer, error, scores: answer === null ? null : scoreAnswer(answer, sample.reference) };
+      samples[i]!.answers[mi] = { answer, error, degraded, scores: answer === null ? null : scoreAnswer(answer, sample.reference) };
       options.onProgress?.(model, ++done, options.samples.length);
     });
     const scored = samples.map((s) => s.answers[mi]!.scores).filter((s): s is Scores => s !== null);
@@ -168,6 +175,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalResult> {
       scores: meanScores(scored),
       scored: scored.length,
       failed: samples.length - scored.length,
+      degraded: samples.filter((s) => s.answers[mi]!.degraded).length,
       seconds: (performance.now() - started) / 1000,
     });
   }

@@ -30,6 +30,8 @@ export interface FakeOptions {
   models: FakeModel[];
   /** The answer text, or an HTTP status to fail with. */
   answer: (req: FakeRequest) => string | number;
+  /** Answer as the gateway's fallback does: with a `degraded` field. */
+  degraded?: (req: FakeRequest) => boolean;
   apiKey?: string;
 }
 
@@ -75,6 +77,7 @@ export async function startFakeOpenAi(options: FakeOptions): Promise<FakeOpenAi>
           model: r.model,
           choices: [{ index: 0, message: { role: 'assistant', content: answer }, finish_reason: 'stop' }],
           usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+          ...(options.degraded?.(r) ? { degraded: { source: 'kb', reason: 'forced' } } : {}),
         }),
       );
       return;

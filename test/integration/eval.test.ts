@@ -31,6 +31,8 @@ test.before(async () => {
   }
   fake = await startFakeOpenAi({
     models: [{ id: 'chatglm3-6b' }, { id: 'law-lora', parent: 'chatglm3-6b' }, { id: 'flaky' }],
+    // flaky's successful answers come "from the fallback".
+    degraded: (req: FakeRequest) => req.model === 'flaky',
     answer: (req: FakeRequest) => {
       const prompt = req.messages.at(-1)!.content;
       if (req.model === 'law-lora') return references.get(prompt) ?? GENERIC;
@@ -68,6 +70,8 @@ test('eval --compare base against an adapter: both columns in the report, JSON a
     ['微调前', 'chatglm3-6b', 12, 0],
     ['微调后', 'law-lora', 12, 0],
   ]);
+  assert.deepEqual(json.models.map((m) => m.degraded), [0, 0]);
+  assert.doesNotMatch(readFileSync(join(out, 'eval-report.md'), 'utf8'), /came from the gateway's fallback/);
   // The adapter answers with a reference for the question (the sample has several answers to
   // some questions, so not always this conversation's): those answers score 100 on every metric.
   // The base gives one generic answer and scores far lower.
@@ -125,10 +129,14 @@ test('failed requests are recorded per answer and left out of the means', async 
   assert.ok(failing > 0 && failing < 12, `the sample split should give some failures (${failing})`);
   assert.equal(json.models[0]!.failed, failing);
   assert.equal(json.models[0]!.scored, 12 - failing);
+  // Its answers came from the fallback: flagged per answer, counted, and called out in the report.
+  assert.equal(json.models[0]!.degraded, 12 - failing);
+  assert.ok(json.samples.every((s) => s.answers[0]!.degraded === (s.answers[0]!.answer !== null)));
+  assert.match(readFileSync(join(out, 'eval-report.md'), 'utf8'), /\| from the fallback \| \d+ \|[\s\S]*came from the gateway's fallback/);
   const failed = json.samples.filter((s) => s.answers[0]!.answer === null);
   assert.equal(failed.length, failing);
   assert.match(failed[0]!.answers[0]!.error!, /HTTP 500 worker_error/);
-  assert.match(r.stdout, new RegExp(`failed\\t${failing}`));
+  assert.match(r.stdout, new RegExp(`failed\\t${failing}\nfallback\\t${12 - failing}`));
 });
 
 test('bad dev.json lines are reported with their numbers and skipped; a file with none usable fails', async () => {
