@@ -204,7 +204,8 @@ test('compose: redis, a gateway, workers on a model volume, model-init, Promethe
   for (const name of ['redis', 'gateway', 'worker', 'model-init', 'prometheus', 'grafana', 'worker-gpu']) assert.ok(services[name], name);
   assert.ok((services.worker!.deploy?.replicas ?? 1) >= 1);
   for (const [name, s] of Object.entries(services)) {
-    for (const dep of Object.keys(s.depends_on ?? {})) assert.ok(services[dep], `${name} depends on unknown ${dep}`);
+    const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
+    for (const dep of deps) assert.ok(services[dep], `${name} depends on unknown ${dep}`);
     for (const v of s.volumes ?? []) {
       const source = interpolate(v).split(':')[0]!;
       if (source.startsWith('.')) assert.ok(existsSync(join(DOCKER, source)), `${name}: ${source} does not exist`);
