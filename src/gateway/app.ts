@@ -85,6 +85,8 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandlers(app);
+  // The API speaks JSON only: anything else is a 415, not a string body that fails validation.
+  app.removeContentTypeParser('text/plain');
 
   const metrics = deps.metrics ?? createGatewayMetrics();
   const ownRedis = deps.redis === undefined;

@@ -87,7 +87,7 @@ export const GatewayConfigSchema = z.object({
   knowledgeBase: z
     .object({
       path: z.string().default('data/sample/lawzhidao-sample.csv').describe('knowledge base (lawzhidao .csv or entries .jsonl); empty or missing: canned answers only'),
-      minScore: z.number().min(0).default(8).describe('best match below this score gives the canned answer'),
+      minScore: z.number().min(0).default(20).describe('best match below this score gives the canned answer'),
       cannedPath: z.string().default('').describe('JSON file `{"unavailable": "...", "noMatch": "..."}` with canned answers; empty: built-in Chinese texts'),
     })
     .prefault({}),

@@ -63,7 +63,7 @@ export class DegradeSwitch {
     this.key = degradeKey(keyPrefix);
     this.current = { mode: initial.mode, source: initial.source, updated_at: new Date(0).toISOString() };
     metrics.setDegrade(this.current.mode, this.current.source);
-    metrics.degradeStoreUp.set(0);
+    metrics.setDegradeStoreProbe(() => this.store === 'redis');
   }
 
   get state(): DegradeState {
@@ -135,9 +135,8 @@ export class DegradeSwitch {
         const value = await redis.get(this.key);
         if (value !== null) this.apply(value, 'poll');
       }
-      this.metrics.degradeStoreUp.set(1);
     } catch {
-      this.metrics.degradeStoreUp.set(0);
+      // Redis is away: the in-process copy holds; the next round tries again.
     }
   }
 

@@ -14,7 +14,7 @@
  * or destroys its body.
  */
 import { Readable } from 'node:stream';
-import { AppError, fromEnvelope, isErrorCode } from '../shared/errors.js';
+import { AppError, ERROR_STATUS, isErrorCode } from '../shared/errors.js';
 import { GenerateEventSchema, type GenerateEvent, type GenerateRequestInput } from '../shared/protocol.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { WorkerPool, WorkerTarget } from './pool.js';
@@ -67,10 +67,18 @@ export function parseEvent(line: string): GenerateEvent {
   return parsed.data;
 }
 
-/** An `error` event as an AppError: its code when it is one of ours, WORKER_ERROR otherwise. */
+/**
+ * A worker's error code as the gateway's: client errors (4xx) and OVERLOADED keep their code;
+ * anything else the worker calls its own failure is a WORKER_ERROR (502) to our clients.
+ */
+export function workerError(code: string, message: string, param: string | null = null): AppError {
+  const upper = code.toUpperCase();
+  if (isErrorCode(upper) && (ERROR_STATUS[upper] < 500 || upper === 'OVERLOADED')) return new AppError(upper, message, { param });
+  return new AppError('WORKER_ERROR', message, { param });
+}
+
 export function eventError(event: { code: string; message: string }): AppError {
-  const code = event.code.toUpperCase();
-  return new AppError(isErrorCode(code) ? code : 'WORKER_ERROR', event.message);
+  return workerError(event.code, event.message);
 }
 
 function abortReason(signal: AbortSignal): AppError {
@@ -190,8 +198,11 @@ async function refusal(status: number, body: Readable & { text(): Promise<string
     // Not an envelope: fall through to the status.
   }
   const fallback = status === 503 ? 'OVERLOADED' : status >= 500 ? 'WORKER_ERROR' : status === 404 ? 'MODEL_NOT_FOUND' : 'INVALID_REQUEST';
-  const err = fromEnvelope(parsed, fallback);
+  const e = (parsed as { error?: { code?: unknown; message?: unknown; param?: unknown } } | null)?.error;
+  const message = typeof e?.message === 'string' ? e.message.slice(0, 1000) : `worker answered ${status}`;
+  const param = typeof e?.param === 'string' ? e.param : null;
+  const err = typeof e?.code === 'string' ? workerError(e.code, message, param) : new AppError(fallback, message, { param });
   // A worker's 5xx is never a client error, whatever its body says, and the reverse.
-  if ((status >= 500) !== !err.isClientError) return new AppError(fallback, err.message, { param: err.param });
+  if ((status >= 500) !== !err.isClientError) return new AppError(fallback, message, { param });
   return err;
 }

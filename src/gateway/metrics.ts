@@ -74,10 +74,14 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     labelNames: ['mode', 'source'] as const,
     registers,
   });
-  const degradeStoreUp = new Gauge({
+  let storeUp: () => boolean = () => false;
+  new Gauge({
     name: 'gateway_degrade_store_up',
-    help: '1 when the degrade flag is read from Redis, 0 when the gateway runs on its in-process copy',
+    help: '1 when the degrade flag is shared through Redis, 0 when the gateway runs on its in-process copy',
     registers,
+    collect() {
+      this.set(storeUp() ? 1 : 0);
+    },
   });
   const fallbackAnswers = new Counter({
     name: 'gateway_fallback_answers_total',
@@ -151,7 +155,10 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     breakerState,
     breakerEvents,
     setDegrade,
-    degradeStoreUp,
+    /** Where the degrade store's state comes from, read at scrape time. */
+    setDegradeStoreProbe(probe: () => boolean) {
+      storeUp = probe;
+    },
     fallbackAnswers,
     workerHealthy,
     workerOutstanding,

@@ -16,6 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   closeSync,
   copyFileSync,
   existsSync,
@@ -272,6 +273,7 @@ export async function exportModel(options: ExportOptions): Promise<ExportResult>
     });
     writeFileSync(join(tmpDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     copyFileSync(join(hfDir, TOKENIZER_FILE), join(tmpDir, TOKENIZER_FILE));
+    chmodSync(join(tmpDir, TOKENIZER_FILE), 0o644); // a read-only source would make the copy read-only too
 
     // 5. Swap into place.
     if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');

@@ -8,7 +8,7 @@
  * at open with one line naming it. Writing streams too: the header is computed from the shapes,
  * then each tensor's bytes are produced chunk by chunk by a callback.
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SAFETENSORS_DTYPE_BYTES, isFloatDtype, toFloat32, type SafetensorsFloatDtype } from './dtype.js';
 import { ModelFileError } from './model-error.js';
@@ -225,11 +225,16 @@ export class Checkpoint {
     return this.byName.has(name);
   }
 
-  /** The tensor's entry, checked to be a float tensor of the expected shape. */
-  expect(name: string, shape: readonly number[]): TensorInfo {
+  /** The tensor's entry as its file declares it. */
+  info(name: string): TensorInfo {
     const found = this.byName.get(name);
     if (!found) throw new ModelFileError(this.dir, 'missing from the checkpoint', { tensor: name });
-    const { info } = found;
+    return found.info;
+  }
+
+  /** The tensor's entry, checked to be a float tensor of the expected shape. */
+  expect(name: string, shape: readonly number[]): TensorInfo {
+    const info = this.info(name);
     if (!isFloatDtype(info.dtype)) {
       throw new ModelFileError(info.file, `dtype ${info.dtype} is not a float type (F32, F16, BF16)`, { tensor: name });
     }
@@ -303,9 +308,12 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], metadat
       const expected = numel(t.shape) * (SAFETENSORS_DTYPE_BYTES[t.dtype] ?? 0);
       if (written !== expected) throw new Error(`tensor ${t.name}: wrote ${written} bytes, expected ${expected}`);
     }
-  } finally {
+  } catch (err) {
     closeSync(fd);
+    rmSync(path, { force: true }); // never leave a file that looks whole but is not
+    throw err;
   }
+  closeSync(fd);
 }
 
 export function writeAll(fd: number, chunk: Uint8Array, position?: number): void {
