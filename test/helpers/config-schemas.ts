@@ -1,15 +1,11 @@
 /**
- * The configuration schemas of the processes in this build, for checking that deployment files
- * (Dockerfile, compose, Helm chart) set only real configuration keys with valid values. The
- * worker's schema is loaded from the build when the worker is part of it.
+ * The configuration schemas of the gateway and the worker, for checking that deployment files
+ * (Dockerfile, compose, Helm chart) set only real configuration keys with valid values.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { z } from 'zod';
 import { describeConfig, loadConfig } from '../../src/shared/config.js';
 import { GATEWAY_CONFIG_PREFIX, GatewayConfigSchema } from '../../src/gateway/config.js';
-import { PROJECT_ROOT } from './paths.js';
+import { WORKER_CONFIG_PREFIX, WorkerConfigSchema } from '../../src/worker/config.js';
 
 export interface ProcessConfig {
   prefix: string;
@@ -31,14 +27,7 @@ function processConfig(prefix: string, schema: z.ZodObject): ProcessConfig {
 
 export const GATEWAY = processConfig(GATEWAY_CONFIG_PREFIX, GatewayConfigSchema);
 
-const WORKER_CONFIG_JS = join(PROJECT_ROOT, 'dist/src/worker/config.js');
-
-/** The worker's config, or null when the worker is not part of this build. */
-export async function workerConfig(): Promise<ProcessConfig | null> {
-  if (!existsSync(WORKER_CONFIG_JS)) return null;
-  const mod = (await import(pathToFileURL(WORKER_CONFIG_JS).href)) as { WORKER_CONFIG_PREFIX: string; WorkerConfigSchema: z.ZodObject };
-  return processConfig(mod.WORKER_CONFIG_PREFIX, mod.WorkerConfigSchema);
-}
+export const WORKER = processConfig(WORKER_CONFIG_PREFIX, WorkerConfigSchema);
 
 /** Checks a set of variables against the process configs: unknown names and values the schema refuses. */
 export function configProblems(env: Record<string, string>, configs: ProcessConfig[]): string[] {
