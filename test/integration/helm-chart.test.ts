@@ -314,3 +314,28 @@ test('values.schema.json refuses wrong values, naming the value at fault', () =>
     assert.ok(errors.some((e) => e.startsWith(`${path} `)), `${JSON.stringify(values)}: ${errors.join('; ')}`);
   }
 });
+
+test('the README documents every value of values.yaml', () => {
+  const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Helm'), readme.indexOf('## Monitoring'));
+  const rows = section.split('\n').filter((l) => l.startsWith('| `'));
+  // Maps that are documented as a whole.
+  const whole = new Set(['resources', 'env', 'podAnnotations', 'nodeSelector', 'tolerations', 'affinity', 'keys', 'imagePullSecrets']);
+  const leaves: string[] = [];
+  const walk = (node: Obj, path: string[]) => {
+    for (const [k, v] of Object.entries(node)) {
+      const p = [...path, k];
+      if (v && typeof v === 'object' && !Array.isArray(v) && !whole.has(k) && Object.keys(v).length > 0) walk(v, p);
+      else leaves.push(p.join('.'));
+    }
+  };
+  walk(defaultValues, []);
+  assert.ok(leaves.length > 40);
+  const undocumented = leaves.filter((p) => {
+    const cut = p.lastIndexOf('.');
+    const parent = p.slice(0, cut);
+    const leaf = p.slice(cut + 1);
+    return !rows.some((r) => r.includes(`\`${p}\``) || (cut > 0 && r.includes(`\`${parent}.`) && r.includes(`\`.${leaf}\``)));
+  });
+  assert.deepEqual(undocumented, []);
+});
