@@ -52,9 +52,10 @@ function parseDockerfile(text: string): { args: Map<string, string>; stages: Sta
 }
 
 /** ENV a=b c=d → entries. */
-function envOf(stage: Stage): Record<string, string> {
+/** The ENV of an image, its base stages' included. */
+function envOf(image: Stage): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const s of stage.steps.filter((x) => x.op === 'ENV')) {
+  for (const s of imageSteps(image.name).filter((x) => x.op === 'ENV')) {
     for (const m of s.args.matchAll(/(\w+)=("[^"]*"|\S+)/g)) env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
   }
   return env;
@@ -67,6 +68,31 @@ const stage = (name: string) => {
   return s;
 };
 const RUN_TARGETS = ['gateway', 'worker', 'worker-gpu'] as const;
+
+/** A stage and the stages it is built FROM, base first: what makes up its image. */
+function lineage(name: string): Stage[] {
+  const s = stage(name);
+  return dockerfile.stages.some((x) => x.name === s.from) ? [...lineage(s.from), s] : [s];
+}
+function imageSteps(name: string): Instruction[] {
+  return lineage(name).flatMap((s) => s.steps);
+}
+function copyParts(c: Instruction): { from: string | undefined; src: string; dest: string } {
+  const from = /--from=(\S+)/.exec(c.args)?.[1];
+  const words = c.args.split(' ').filter((w) => !w.startsWith('--'));
+  return { from, src: words[0]!, dest: words.at(-1)! };
+}
+
+/** What of the build tree ends up in an image's /app, following COPY --from=<image stage> /app. */
+function appContents(name: string): string[] {
+  const out: string[] = [];
+  for (const c of imageSteps(name).filter((x) => x.op === 'COPY')) {
+    const { from, src } = copyParts(c);
+    if (from === 'build' || from === 'build-gpu') out.push(src);
+    else if (from && src === '/app') out.push(...appContents(from));
+  }
+  return out;
+}
 
 /** The compiled CLI a stage runs (it must exist in this build). */
 function cliOf(s: Stage): string {
@@ -94,21 +120,22 @@ test('Dockerfile: a build stage with npm ci and tsc that drops dev dependencies'
 });
 
 test('Dockerfile: each image runs from production dependencies and dist/src only, as a non-root user, with a healthcheck', () => {
+  const allowed = ['/app/package.json', '/app/node_modules', '/app/dist/src', '/app/data/sample', '/app/adapters'];
   for (const name of RUN_TARGETS) {
-    const s = stage(name);
-    assert.ok(!s.steps.some((x) => x.op === 'RUN' && /npm (ci|install)/.test(x.args)), `${name} installs nothing itself`);
-    const copies = s.steps.filter((x) => x.op === 'COPY' && x.args.includes('--from=build'));
-    const sources = copies.map((c) => c.args.split(' ').filter((w) => !w.startsWith('--'))[0]);
-    for (const src of sources) {
-      assert.ok(['/app/package.json', '/app/node_modules', '/app/dist/src', '/app/data/sample', '/app/adapters'].includes(src!), `${name} copies ${src}`);
+    const steps = imageSteps(name);
+    assert.equal(lineage(name)[0]!.from.startsWith('${'), true, `${name} starts from a base image, not the build stage`);
+    assert.ok(!steps.some((x) => x.op === 'RUN' && /npm (ci|install|run)/.test(x.args)), `${name} installs and builds nothing itself`);
+    const contents = appContents(name);
+    for (const src of contents) {
+      assert.ok(allowed.some((a) => src === a || src.startsWith(`${a}/`)), `${name} copies ${src}`);
     }
-    assert.ok(sources.includes('/app/dist/src') && sources.includes('/app/node_modules'), name);
-    const user = s.steps.findLast((x) => x.op === 'USER');
+    assert.ok(contents.includes('/app/dist/src') && contents.includes('/app/node_modules'), `${name}: ${contents.join(', ')}`);
+    const user = steps.findLast((x) => x.op === 'USER');
     assert.ok(user && !['root', '0'].includes(user.args.split(':')[0]!), `${name} runs as ${user?.args}`);
-    const hc = s.steps.find((x) => x.op === 'HEALTHCHECK');
+    const hc = steps.findLast((x) => x.op === 'HEALTHCHECK');
     assert.ok(hc, `${name} has a healthcheck`);
     assert.match(hc.args, /\/healthz/);
-    assert.ok(s.steps.some((x) => x.op === 'EXPOSE'), `${name} exposes its port`);
+    assert.ok(steps.some((x) => x.op === 'EXPOSE'), `${name} exposes its port`);
   }
 });
 
@@ -130,8 +157,13 @@ test('Dockerfile: the GPU worker is CUDA 12 with the CUDA provider installed and
   assert.equal(buildGpu.from, 'build');
   assert.ok(buildGpu.steps.some((s) => s.op === 'COPY' && s.args === 'docker/npmrc-gpu /app/.npmrc'));
   assert.ok(buildGpu.steps.some((s) => s.op === 'RUN' && /npm rebuild onnxruntime-node/.test(s.args) && /libonnxruntime_providers_cuda\.so/.test(s.args)));
-  assert.ok(gpu.steps.filter((s) => s.op === 'COPY' && s.args.includes('--from=build ')).length === 0, 'the GPU image takes its tree from build-gpu');
-  assert.ok(gpu.steps.some((s) => s.op === 'COPY' && s.args.startsWith('--from=node /usr/local/bin/node')));
+  // The worker's tree, with onnxruntime's binaries (the CUDA provider among them) from build-gpu on top.
+  const copies = gpu.steps.filter((s) => s.op === 'COPY').map(copyParts);
+  assert.deepEqual(copies.map((c) => `${c.from} ${c.src} ${c.dest}`), [
+    'node /usr/local/bin/node /usr/local/bin/node',
+    'worker /app /app',
+    'build-gpu /app/node_modules/onnxruntime-node/bin /app/node_modules/onnxruntime-node/bin',
+  ]);
   assert.equal(envOf(gpu).WORKER_DEVICE_PROVIDER, 'cuda');
   assert.equal(envOf(stage('worker')).WORKER_DEVICE_PROVIDER, 'cpu');
   // The project's own .npmrc keeps the CPU build: nothing is fetched outside the npm registry.
