@@ -185,3 +185,22 @@ test('workers found through a DNS name', async () => {
   const res = await chat(app);
   assert.equal(res.json().degraded, false);
 });
+
+test('closing lets open answers finish within drainTimeoutMs, then cuts them', async () => {
+  await a.script({ tokenDelayMs: 400 });
+  await b.script({ tokenDelayMs: 400 });
+  const g = await gateway({ drainTimeoutMs: 300 });
+  const pending = chat(g, { stream: true });
+  assert.ok(await until(() => g.gateway.answerer.inProgress === 1, 2000));
+  const t0 = performance.now();
+  const closing = g.close();
+  app = undefined;
+  const late = await chat(g);
+  assert.equal(late.statusCode, 503, 'a closing gateway takes no new requests');
+  await closing;
+  const elapsed = performance.now() - t0;
+  const events = sseData((await pending).body);
+  assert.equal((events.at(-1) as { error: { code: string } }).error.code, 'service_unavailable');
+  assert.ok(events.length < 9, 'the stream was cut before its end');
+  assert.ok(elapsed < 3000, `close took ${elapsed} ms`);
+});
