@@ -88,13 +88,13 @@ export const GatewayConfigSchema = z.object({
     .object({
       path: z.string().default('data/sample/lawzhidao-sample.csv').describe('knowledge base (lawzhidao .csv or entries .jsonl); empty or missing: canned answers only'),
       minScore: z.number().min(0).default(20).describe('best match below this score gives the canned answer'),
-      cannedPath: z.string().default('').describe('JSON file `{"unavailable": "...", "noMatch": "..."}` with canned answers; empty: built-in Chinese texts'),
+      cannedPath: z.string().optional().describe('JSON file `{"unavailable": "...", "noMatch": "..."}` with canned answers; unset: built-in Chinese texts'),
     })
     .prefault({}),
   supervisor: z
     .object({
       workers: z.number().int().min(0).max(64).default(1).describe('local worker processes `npm start` runs (0: none)'),
-      command: z.string().default('').describe('worker command; empty: this Node with `dist/src/cli/worker.js`'),
+      command: z.string().optional().describe('worker command; unset: this Node running `dist/src/cli/worker.js`'),
       args: z.array(z.string()).default([]).describe('worker arguments (JSON list); the port comes in env `WORKER_PORT`'),
       host: z.string().default('127.0.0.1').describe('address local workers bind to'),
       restartMinMs: z.number().int().min(1).default(500).describe('first restart delay after a crash; doubles per crash'),

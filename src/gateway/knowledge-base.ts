@@ -39,8 +39,8 @@ export const CannedAnswersSchema = z
   .strict();
 export type CannedAnswers = z.infer<typeof CannedAnswersSchema>;
 
-/** Reads the canned answers file; an empty path gives the built-in texts. Throws with the path and the field at fault. */
-export function loadCannedAnswers(path: string): CannedAnswers {
+/** Reads the canned answers file; no path gives the built-in texts. Throws with the path and the field at fault. */
+export function loadCannedAnswers(path: string | undefined): CannedAnswers {
   if (!path) return CannedAnswersSchema.parse({});
   let raw: unknown;
   try {
@@ -174,7 +174,7 @@ export interface LoadedFallback {
 }
 
 /** Builds the fallback from config: the knowledge base (missing file → canned answers only) and canned texts. */
-export function loadFallback(options: { path: string; cannedPath: string; minScore: number }): LoadedFallback {
+export function loadFallback(options: { path: string; cannedPath?: string | undefined; minScore: number }): LoadedFallback {
   const warnings: string[] = [];
   let entries: KnowledgeEntry[] = [];
   if (!options.path) {
