@@ -17,6 +17,9 @@ export const ERROR_STATUS = {
   METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  /** A checkpoint, adapter or model directory that cannot be read or does not fit the model. */
+  INVALID_MODEL_FILE: 422,
+  ADAPTER_MISMATCH: 422,
   RATE_LIMITED: 429,
   CANCELLED: 499,
   INTERNAL: 500,

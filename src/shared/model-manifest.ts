@@ -10,6 +10,9 @@
  * Runtime LoRA adds, per adapted linear layer, `a` [B, in, rank] and `b` [B, rank, out] inputs
  * (scaling folded into b): one slice per batch row, so rows on different adapters share a batch;
  * zero slices give the base model.
+ * Logits are float32 whatever the dtype; the KV cache and LoRA inputs are in `kv_dtype`. The
+ * padding and KV-cache rules (right padding, what the mask holds per step) are in ARCHITECTURE.md,
+ * section "Model graph".
  */
 import { z } from 'zod';
 import { AdapterInfoSchema } from './protocol.js';
@@ -56,6 +59,7 @@ export const GraphIoSchema = z.object({
   present_key: z.string(),
   present_value: z.string(),
 });
+export type GraphIo = z.infer<typeof GraphIoSchema>;
 
 export const RuntimeLoraInputSchema = z.object({
   layer: z.number().int().min(0),

@@ -1,0 +1,163 @@
+/**
+ * `npm run bench:worker [-- --model DIR] [--threads N] [--tokens N]`: the worker's scheduler and
+ * onnxruntime engine on a model directory (default `models/demo-bench`, made by
+ * `npm run demo-model -- --preset bench`), on CPU. Measured side by side in one run:
+ *   - single-stream decode tokens/s, and aggregate tokens/s with 8 concurrent streams (ratio);
+ *   - the share of each decode step spent outside `session.run` (scheduling, sampling, feeds);
+ *   - decode time per token at context 64 and at context 1024 (ratio);
+ *   - time to first token for a 512-token prompt.
+ * Prints a table, then one JSON line. Greedy decoding; random-weight models may hit a stop id
+ * early, so rates use the tokens actually generated.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { GenerateEvent } from '../src/shared/protocol.js';
+import { ChatGLMTokenizer } from '../src/shared/tokenizer.js';
+import { loadAdapters } from '../src/worker/adapters.js';
+import { WorkerMetrics } from '../src/worker/metrics.js';
+import { OnnxEngine, readManifest } from '../src/worker/onnx-engine.js';
+import { Scheduler, type ScheduledRequest } from '../src/worker/scheduler.js';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/demo-bench' },
+    threads: { type: 'string', default: '0' },
+    tokens: { type: 'string', default: '48' },
+  },
+});
+
+const modelDir = resolve(args.model!);
+if (!existsSync(join(modelDir, 'model.json'))) {
+  console.error(`${modelDir}: no model here; make one with: npm run demo-model -- --preset bench`);
+  process.exit(2);
+}
+const newTokens = Number(args.tokens);
+
+const manifest = readManifest(modelDir);
+const tokenizer = await ChatGLMTokenizer.fromFile(join(modelDir, manifest.tokenizer.file));
+const engine = await OnnxEngine.load({
+  modelDir,
+  device: { provider: 'cpu', deviceId: 0, intraOpThreads: Number(args.threads), interOpThreads: 0, graphOptimizationLevel: 'all' },
+  maxSequences: 8,
+  adapters: loadAdapters(manifest, join(modelDir, 'no-adapters')),
+});
+const metrics = new WorkerMetrics();
+const scheduler = new Scheduler(engine, tokenizer, { maxRunningSequences: 8, maxKvTokens: 8 * 2048, maxQueue: 64, prefillChunkTokens: 2048 }, metrics);
+
+/** A prompt of `n` ordinary token ids (no stop ids), different per `salt`. */
+function prompt(n: number, salt: number): number[] {
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) ids.push(10 + ((i * 131 + salt * 977) % (tokenizer.spVocabSize - 20)));
+  return ids;
+}
+
+interface Result {
+  tokens: number;
+  firstTokenMs: number;
+  endMs: number;
+  ttftMs: number;
+}
+
+function run(promptIds: number[], maxTokens: number): Promise<Result> {
+  let first = 0;
+  let tokens = 0;
+  const req: ScheduledRequest = {
+    id: 'bench',
+    promptIds,
+    adapter: null,
+    maxTokens,
+    sampling: { temperature: 0, top_p: 1 },
+    stop: [],
+    chat: false,
+  };
+  return new Promise((resolvePromise, reject) => {
+    scheduler.submit(req, (e: GenerateEvent) => {
+      if (e.type === 'token' && e.ids.length) {
+        tokens++;
+        if (tokens === 1) first = performance.now();
+      }
+      if (e.type === 'error') reject(new Error(e.message));
+      if (e.type === 'end') resolvePromise({ tokens, firstTokenMs: first, endMs: performance.now(), ttftMs: e.timings.ttft_ms });
+    });
+  });
+}
+
+/** Decode rate of one or more concurrent streams: tokens after each stream's first, over the decode window. */
+async function decodeRate(streams: number, context: number): Promise<{ tokensPerSecond: number; msPerToken: number; tokens: number }> {
+  const results = await Promise.all(Array.from({ length: streams }, (_, i) => run(prompt(context, i + streams * 10), newTokens + 1)));
+  const start = Math.max(...results.map((r) => r.firstTokenMs));
+  const end = Math.max(...results.map((r) => r.endMs));
+  // Only count tokens produced while every stream was decoding (after the last first token).
+  const decoded = results.reduce((n, r) => n + r.tokens - 1, 0);
+  const seconds = (end - start) / 1000;
+  const steps = Math.max(...results.map((r) => r.tokens - 1));
+  return { tokensPerSecond: decoded / seconds, msPerToken: (end - start) / steps, tokens: decoded };
+}
+
+// warm-up: onnxruntime plans its kernels on the first runs
+await decodeRate(1, 32);
+await decodeRate(8, 32);
+
+const single = await decodeRate(1, 64);
+const before = { ...engine.runStats };
+const stepsBefore = await metrics.stepSeconds.get();
+const eight = await decodeRate(8, 64);
+const stepsAfter = await metrics.stepSeconds.get();
+const stepSum = (m: typeof stepsAfter) => m.values.find((v) => v.metricName === 'worker_step_duration_seconds_sum')!.value;
+const stepCount = (m: typeof stepsAfter) => m.values.find((v) => v.metricName === 'worker_step_duration_seconds_count')!.value;
+const stepMs = (stepSum(stepsAfter) - stepSum(stepsBefore)) * 1000;
+const runMs = engine.runStats.decodeMs - before.decodeMs;
+const steps8 = stepCount(stepsAfter) - stepCount(stepsBefore);
+const outsideShare = (stepMs - runMs) / stepMs;
+
+const ctx64 = await decodeRate(1, 64);
+const ctx1024 = await decodeRate(1, 1024);
+const ttfts: number[] = [];
+for (let i = 0; i < 3; i++) ttfts.push((await run(prompt(512, 100 + i), 1)).ttftMs);
+ttfts.sort((a, b) => a - b);
+const ttft512 = ttfts[1]!;
+
+await scheduler.drain(0);
+await engine.dispose();
+
+const result = {
+  model: manifest.name,
+  params: {
+    layers: manifest.dims.num_layers,
+    hidden: manifest.dims.hidden_size,
+    vocab: manifest.dims.vocab_size,
+  },
+  execution_provider: engine.info.executionProvider,
+  threads: Number(args.threads) || 'default',
+  single_stream_tokens_per_s: round(single.tokensPerSecond),
+  eight_streams_tokens_per_s: round(eight.tokensPerSecond),
+  concurrency_ratio: round(eight.tokensPerSecond / single.tokensPerSecond),
+  decode_step_ms_8_streams: round(stepMs / steps8),
+  session_run_ms_per_step: round(runMs / steps8),
+  outside_session_run_share: round(outsideShare, 4),
+  ms_per_token_ctx64: round(ctx64.msPerToken),
+  ms_per_token_ctx1024: round(ctx1024.msPerToken),
+  ctx1024_over_ctx64: round(ctx1024.msPerToken / ctx64.msPerToken),
+  ttft_ms_512_prompt: round(ttft512),
+};
+
+const rows: Array<[string, string, string]> = [
+  ['single-stream decode', `${result.single_stream_tokens_per_s} tok/s`, ''],
+  ['8 concurrent streams', `${result.eight_streams_tokens_per_s} tok/s`, `${result.concurrency_ratio}× single (target ≥ 3×)`],
+  ['decode step (8 streams)', `${result.decode_step_ms_8_streams} ms`, `session.run ${result.session_run_ms_per_step} ms`],
+  ['outside session.run', `${(outsideShare * 100).toFixed(1)} %`, 'target < 10 %'],
+  ['decode per token, context 64', `${result.ms_per_token_ctx64} ms`, ''],
+  ['decode per token, context 1024', `${result.ms_per_token_ctx1024} ms`, `${result.ctx1024_over_ctx64}× context 64 (target ≤ 1.5×)`],
+  ['time to first token, 512-token prompt', `${result.ttft_ms_512_prompt} ms`, 'median of 3'],
+];
+const w0 = Math.max(...rows.map((r) => r[0].length));
+const w1 = Math.max(...rows.map((r) => r[1].length));
+console.log(`worker benchmark: ${manifest.name} (${manifest.dims.num_layers} layers, hidden ${manifest.dims.hidden_size}) on ${engine.info.executionProvider}`);
+for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
+console.log(JSON.stringify(result));
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,26 @@
+import { AppError } from '../shared/errors.js';
+
+/**
+ * A model input that cannot be used: a checkpoint, config, adapter or tokenizer file. The
+ * message is one line that names the file and, where there is one, the tensor at fault, so that
+ * a CLI can print it as it is.
+ */
+export class ModelFileError extends AppError {
+  readonly file: string;
+  readonly tensor: string | undefined;
+
+  constructor(
+    file: string,
+    message: string,
+    options: { tensor?: string; code?: 'INVALID_MODEL_FILE' | 'ADAPTER_MISMATCH'; cause?: unknown } = {},
+  ) {
+    const where = options.tensor === undefined ? file : `${file}: tensor ${options.tensor}`;
+    super(options.code ?? 'INVALID_MODEL_FILE', `${where}: ${message}`, {
+      param: options.tensor ?? null,
+      cause: options.cause,
+    });
+    this.name = 'ModelFileError';
+    this.file = file;
+    this.tensor = options.tensor;
+  }
+}

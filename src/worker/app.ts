@@ -1,0 +1,221 @@
+/**
+ * The worker's HTTP app (Fastify), built by a function so that tests can `inject()` into it; only
+ * the CLI listens. Routes:
+ *   POST /v1/generate   GenerateRequest in, NDJSON events out (src/shared/protocol.ts)
+ *   GET  /healthz       the process is alive
+ *   GET  /readyz        200 once the model is loaded, 503 before (and while shutting down)
+ *   GET  /metrics       Prometheus text
+ *   GET  /v1/adapters   WorkerModelInfo
+ *   GET  /v1/tokenizer  the tokenizer.model bytes, so a gateway can count tokens without the model
+ *
+ * A request the worker cannot start gets a plain HTTP error with the error envelope (bad input
+ * 4xx, queue full 503); once `start` is written, failures are `error` events and the stream
+ * ends. A client that disconnects cancels its generation.
+ */
+import { PassThrough } from 'node:stream';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import { AppError, errorEnvelope, paramOf, type ErrorCode } from '../shared/errors.js';
+import {
+  GenerateRequestSchema,
+  NDJSON_CONTENT_TYPE,
+  ndjsonLine,
+  type GenerateRequest,
+  type Readyz,
+  type WorkerModelInfo,
+} from '../shared/protocol.js';
+import type { ChatGLMTokenizer } from '../shared/tokenizer.js';
+import { resolveAdapter, type AdapterSet } from './adapters.js';
+import type { InferenceEngine } from './engine.js';
+import type { WorkerMetrics } from './metrics.js';
+import type { ScheduledRequest, Scheduler } from './scheduler.js';
+
+/** What the app serves once the model is loaded. */
+export interface WorkerRuntime {
+  engine: InferenceEngine;
+  tokenizer: ChatGLMTokenizer;
+  scheduler: Scheduler;
+  adapters: AdapterSet;
+}
+
+export interface WorkerAppOptions {
+  metrics: WorkerMetrics;
+  /** A pino logger; none: no logging (tests). */
+  logger?: FastifyBaseLogger;
+  /** Largest request body in bytes. */
+  bodyLimit?: number;
+}
+
+export interface WorkerApp {
+  app: FastifyInstance;
+  /** Makes the app ready (the model is loaded). */
+  setRuntime(runtime: WorkerRuntime): void;
+  /** Takes readiness away (shutdown) and refuses new generations. */
+  setDraining(): void;
+}
+
+/** Fastify's own errors for bad requests, mapped to our codes. */
+function codeOfFastifyError(err: FastifyError): ErrorCode | null {
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'UNSUPPORTED_MEDIA_TYPE';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'PAYLOAD_TOO_LARGE';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'INVALID_JSON';
+    default:
+      break;
+  }
+  if (err instanceof SyntaxError || err.statusCode === 400) return 'INVALID_JSON';
+  return null;
+}
+
+/** Turns a validated request into token ids and an adapter; 4xx AppErrors for what does not fit. */
+export function prepareRequest(runtime: WorkerRuntime, req: GenerateRequest): ScheduledRequest {
+  const { tokenizer, engine } = runtime;
+  let promptIds: number[];
+  if (req.messages) {
+    promptIds = tokenizer.applyChatTemplate(req.messages);
+  } else if (req.prompt !== undefined) {
+    // A plain prompt gets ChatGLM3's prefix, as its tokenizer adds it to any encoded text.
+    promptIds = [tokenizer.specialTokens['[gMASK]'], tokenizer.specialTokens.sop, ...tokenizer.encode(req.prompt)];
+  } else {
+    promptIds = req.prompt_ids!;
+    const bad = promptIds.findIndex((id) => id >= engine.info.vocabSize);
+    if (bad >= 0) {
+      throw new AppError('INVALID_REQUEST', `token id ${promptIds[bad]} is outside the model's vocabulary (${engine.info.vocabSize})`, {
+        param: `prompt_ids.${bad}`,
+      });
+    }
+  }
+  return {
+    id: req.id,
+    promptIds,
+    adapter: resolveAdapter(runtime.adapters, req.adapter),
+    maxTokens: req.max_tokens,
+    sampling: {
+      temperature: req.temperature,
+      top_p: req.top_p,
+      top_k: req.top_k,
+      repetition_penalty: req.repetition_penalty,
+    },
+    seed: req.seed,
+    stop: req.stop ?? [],
+    logprobs: req.logprobs,
+    chat: req.messages !== undefined,
+  };
+}
+
+export function buildWorkerApp(options: WorkerAppOptions): WorkerApp {
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    bodyLimit: options.bodyLimit ?? 4 * 1024 * 1024,
+    // Generations stream for as long as they take; the scheduler bounds the work.
+    requestTimeout: 0,
+  });
+  // The protocol is JSON only; Fastify would otherwise hand a text/plain body to the route.
+  app.removeContentTypeParser('text/plain');
+  const { metrics } = options;
+  let runtime: WorkerRuntime | null = null;
+  let draining = false;
+
+  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
+    let appError: AppError;
+    if (err instanceof AppError) {
+      appError = err;
+    } else {
+      const code = codeOfFastifyError(err as FastifyError);
+      appError = code ? new AppError(code, err.message) : new AppError('INTERNAL', 'internal error');
+      if (!code) request.log.error({ err }, 'unhandled error');
+    }
+    if (appError.retryAfter !== undefined) void reply.header('retry-after', String(appError.retryAfter));
+    void reply.status(appError.status).send(errorEnvelope(appError));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const err = new AppError('NOT_FOUND', `no route ${request.method} ${request.url}`);
+    void reply.status(err.status).send(errorEnvelope(err));
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const body: Readyz =
+      runtime && !draining
+        ? { ready: true, model: runtime.engine.info.model, execution_provider: runtime.engine.info.executionProvider }
+        : { ready: false };
+    return reply.status(body.ready ? 200 : 503).send(body);
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+
+  const requireRuntime = (): WorkerRuntime => {
+    if (!runtime) throw new AppError('NOT_READY', 'the model is still loading', { retryAfter: 1 });
+    return runtime;
+  };
+
+  app.get('/v1/adapters', async () => {
+    const rt = requireRuntime();
+    const info: WorkerModelInfo = {
+      model: rt.engine.info.model,
+      context_length: rt.engine.info.contextLength,
+      adapter_mode: rt.adapters.mode,
+      adapters: [...rt.adapters.byName.values()].map((a) => a.info),
+    };
+    return info;
+  });
+
+  app.get('/v1/tokenizer', async (_request, reply) => {
+    const rt = requireRuntime();
+    return reply.type('application/octet-stream').send(Buffer.from(rt.tokenizer.modelBytes));
+  });
+
+  app.post('/v1/generate', async (request, reply) => {
+    const parsed = GenerateRequestSchema.safeParse(request.body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      metrics.rejected.inc({ code: 'INVALID_REQUEST' });
+      throw new AppError('INVALID_REQUEST', `${paramOf(issue.path) ?? 'body'}: ${issue.message}`, { param: paramOf(issue.path) });
+    }
+    const rt = requireRuntime();
+    if (draining) throw new AppError('NOT_READY', 'the worker is shutting down', { retryAfter: 1 });
+    let scheduled: ScheduledRequest;
+    try {
+      scheduled = prepareRequest(rt, parsed.data);
+    } catch (err) {
+      if (err instanceof AppError) metrics.rejected.inc({ code: err.code });
+      throw err;
+    }
+    const stream = new PassThrough();
+    let finished = false;
+    const handle = rt.scheduler.submit(scheduled, (event) => {
+      if (finished) return;
+      stream.write(ndjsonLine(event));
+      if (event.type === 'end' || event.type === 'error') {
+        finished = true;
+        stream.end();
+      }
+    });
+    reply.raw.on('close', () => {
+      if (!finished) {
+        finished = true;
+        handle.cancel();
+        stream.destroy();
+      }
+    });
+    return reply.header('content-type', NDJSON_CONTENT_TYPE).header('cache-control', 'no-store').send(stream);
+  });
+
+  return {
+    app,
+    setRuntime(rt) {
+      runtime = rt;
+    },
+    setDraining() {
+      draining = true;
+    },
+  };
+}

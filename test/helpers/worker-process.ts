@@ -1,0 +1,121 @@
+/**
+ * Test helpers for the worker: a tiny model exported from the golden ChatGLM3 checkpoint into a
+ * temporary folder, a worker process started on it, and an NDJSON reader for /v1/generate.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportModel } from '../../src/model/export-model.js';
+import { freePort, sleep } from '../../src/shared/net.js';
+import type { GenerateEvent, GenerateRequestInput } from '../../src/shared/protocol.js';
+import { CLI_DIR, GOLDEN_TINY_DIR } from './paths.js';
+
+export const GOLDEN_ADAPTER_DIR = join(GOLDEN_TINY_DIR, 'lora-adapter');
+
+export interface TinyModel {
+  root: string;
+  modelDir: string;
+  /** An adapters folder holding the golden adapter as `legal` (a link, nothing copied). */
+  adaptersDir: string;
+  cleanup(): void;
+}
+
+/** Exports the golden tiny model (`runtime` LoRA inputs, `merge`d, or `none`) into a temp folder. */
+export async function exportTinyModel(mode: 'runtime' | 'merge' | 'none' = 'runtime'): Promise<TinyModel> {
+  const root = mkdtempSync(join(tmpdir(), 'worker-test-'));
+  const modelDir = join(root, 'model');
+  await exportModel({
+    hfDir: GOLDEN_TINY_DIR,
+    outDir: modelDir,
+    logits: 'last',
+    ...(mode === 'none' ? {} : { adapterDir: GOLDEN_ADAPTER_DIR, adapterMode: mode }),
+  });
+  const adaptersDir = join(root, 'adapters');
+  mkdirSync(adaptersDir);
+  symlinkSync(GOLDEN_ADAPTER_DIR, join(adaptersDir, 'legal'));
+  return { root, modelDir, adaptersDir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+export interface WorkerProcess {
+  url: string;
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(env: Record<string, string>): Promise<WorkerProcess> {
+  const port = await freePort();
+  let output = '';
+  const child = spawn(process.execPath, [join(CLI_DIR, 'worker.js')], {
+    env: { ...process.env, WORKER_PORT: String(port), WORKER_LOG_LEVEL: 'warn', WORKER_DEVICE_INTRA_OP_THREADS: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}: ${output}`);
+    try {
+      const r = await fetch(`${url}/readyz`);
+      if (r.status === 200) return { url, child, output: () => output, stop };
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  await stop();
+  throw new Error(`worker did not get ready: ${output}`);
+}
+
+/** Reads an NDJSON stream to its end; `onEvent` may abort the request. */
+export async function generate(
+  url: string,
+  body: GenerateRequestInput | unknown,
+  options: { signal?: AbortSignal; onEvent?: (e: GenerateEvent) => void } = {},
+): Promise<{ status: number; events: GenerateEvent[]; error?: unknown; headers: Headers; json?: unknown }> {
+  const res = await fetch(`${url}/v1/generate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (!res.headers.get('content-type')?.startsWith('application/x-ndjson')) {
+    return { status: res.status, events: [], headers: res.headers, json: await res.json() };
+  }
+  const events: GenerateEvent[] = [];
+  let buffer = '';
+  try {
+    for await (const chunk of res.body!) {
+      buffer += Buffer.from(chunk as Uint8Array).toString('utf8');
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const event = JSON.parse(buffer.slice(0, nl)) as GenerateEvent;
+        buffer = buffer.slice(nl + 1);
+        events.push(event);
+        options.onEvent?.(event);
+      }
+    }
+  } catch (error) {
+    return { status: res.status, events, error, headers: res.headers };
+  }
+  return { status: res.status, events, headers: res.headers };
+}
+
+export const tokenIds = (events: GenerateEvent[]) => events.flatMap((e) => (e.type === 'token' ? e.ids : []));
+
+/**
+ * A metric's value from Prometheus text: the first sample line that starts with `sample` (a name,
+ * or a name with the first labels, e.g. `worker_requests_total{finish_reason="cancelled"`).
+ */
+export async function metric(url: string, sample: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(sample) && [' ', '{', ','].includes(l[sample.length] ?? ''));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : Number.NaN;
+}
