@@ -82,8 +82,8 @@ export class WorkerPool {
   async start(): Promise<void> {
     if (this.options.dns) await this.resolveDns();
     await this.checkAll();
-    this.scheduleHealth();
-    if (this.options.dns) this.scheduleDns();
+    this.repeat(this.options.healthIntervalMs, () => this.checkAll(), 'healthTimer');
+    if (this.options.dns) this.repeat(this.options.resolveIntervalMs, () => this.resolveDns(), 'dnsTimer');
   }
 
   /** Replaces the target list; targets that stay keep their state and connections. */
@@ -224,20 +224,12 @@ export class WorkerPool {
     this.listing = { bases, adapters };
   }
 
-  private scheduleHealth(): void {
+  /** Runs `task` every `ms` after the previous run finished, until close. */
+  private repeat(ms: number, task: () => Promise<void>, slot: 'healthTimer' | 'dnsTimer'): void {
     if (this.closed) return;
-    this.healthTimer = setTimeout(() => {
-      void this.checkAll().finally(() => this.scheduleHealth());
-    }, this.options.healthIntervalMs);
-    this.healthTimer.unref();
-  }
-
-  private scheduleDns(): void {
-    if (this.closed) return;
-    this.dnsTimer = setTimeout(() => {
-      void this.resolveDns().finally(() => this.scheduleDns());
-    }, this.options.resolveIntervalMs);
-    this.dnsTimer.unref();
+    const timer = setTimeout(() => void task().finally(() => this.repeat(ms, task, slot)), ms);
+    timer.unref();
+    this[slot] = timer;
   }
 
   private async resolveDns(): Promise<void> {
