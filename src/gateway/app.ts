@@ -117,6 +117,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
       resolveIntervalMs: config.workers.resolveIntervalMs,
       healthIntervalMs: config.workers.healthIntervalMs,
       healthTimeoutMs: config.workers.healthTimeoutMs,
+      unhealthyThreshold: config.workers.unhealthyThreshold,
       connections: config.workers.connections,
     },
     config.model.name,

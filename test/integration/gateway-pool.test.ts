@@ -204,3 +204,20 @@ test('closing lets open answers finish within drainTimeoutMs, then cuts them', a
   assert.ok(events.length < 9, 'the stream was cut before its end');
   assert.ok(elapsed < 3000, `close took ${elapsed} ms`);
 });
+
+test('a worker that stops answering health checks is taken out after unhealthyThreshold of them, and comes back', async () => {
+  const frozen = await startFakeWorker();
+  try {
+    app = await testGateway({ workers: { urls: [frozen.url], healthIntervalMs: 100, healthTimeoutMs: 150, unhealthyThreshold: 3 } as GatewayConfig['workers'] });
+    assert.equal(app.gateway.pool.healthyCount(), 1);
+    frozen.child.kill('SIGSTOP');
+    assert.ok(await until(() => app!.gateway.pool.snapshot()[0]!.last_error !== null, 3000), 'a check failed');
+    assert.equal(app.gateway.pool.healthyCount(), 1, 'one unanswered check is not enough');
+    assert.ok(await until(() => app!.gateway.pool.healthyCount() === 0, 5000), 'taken out after three');
+    frozen.child.kill('SIGCONT');
+    assert.ok(await until(() => app!.gateway.pool.healthyCount() === 1, 5000), 'back when it answers again');
+  } finally {
+    frozen.child.kill('SIGCONT');
+    await frozen.stop();
+  }
+});
