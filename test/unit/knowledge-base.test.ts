@@ -62,3 +62,19 @@ test('garbage in the knowledge base and canned files is reported with its place'
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('common words do not drown the informative ones; answers are cached per question', () => {
+  const entries = Array.from({ length: 50 }, (_, i) => ({
+    id: `c${i}`,
+    title: `问题${i}怎么办`,
+    question: i === 17 ? '工伤认定需要哪些材料，怎么办' : `第${i}个普通问题怎么办`,
+    reply: `答复${i}`,
+  }));
+  const kb = new KnowledgeBase(entries);
+  const hit = kb.best('工伤认定怎么办？');
+  assert.equal(hit!.entry.id, 'c17', 'the rare words decide, not 怎么 and 办 that every entry has');
+  assert.equal(kb.best('工伤认定怎么办？'), hit, 'the second time comes from the cache');
+  const onlyCommon = kb.best('怎么办');
+  assert.ok(onlyCommon, 'a question of common words only still finds something');
+  assert.equal(kb.best('完全无关的外星词汇'), null);
+});
