@@ -117,6 +117,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
       resolveIntervalMs: config.workers.resolveIntervalMs,
       healthIntervalMs: config.workers.healthIntervalMs,
       healthTimeoutMs: config.workers.healthTimeoutMs,
+      unhealthyThreshold: config.workers.unhealthyThreshold,
       connections: config.workers.connections,
     },
     config.model.name,
@@ -181,6 +182,8 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   await app.register(async (scope) => opsRoutes(scope, gateway));
+  // The /v1 scope: the tenant is known from its first hook on; request-rate limiting belongs
+  // in this scope after it, and the token budget in the answer hooks.
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (request) => {
       request.tenant = gateway.apiAuth.authenticate(request.headers.authorization, request.headers['x-api-key'], request.ip);
