@@ -8,9 +8,10 @@
  * the canned text for the situation answers.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { loadKnowledgeEntries, type KnowledgeSkip } from '../data/knowledge-base.js';
 import MiniSearch from 'minisearch';
 import { z } from 'zod';
-import { KnowledgeEntrySchema, type KnowledgeEntry } from '../shared/knowledge-entry.js';
+import type { KnowledgeEntry } from '../shared/knowledge-entry.js';
 import type { DegradeSource } from './config.js';
 
 /** Why the fallback answered instead of a worker. */
@@ -55,31 +56,6 @@ export function loadCannedAnswers(path: string | undefined): CannedAnswers {
     throw new Error(`canned answers ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   return parsed.data;
-}
-
-/**
- * Reads a JSONL file of knowledge entries. A line that is not a valid entry is reported with its
- * line number and skipped, so one bad line does not take the whole fallback down.
- */
-export function loadKnowledgeJsonl(path: string): { entries: KnowledgeEntry[]; problems: string[] } {
-  const entries: KnowledgeEntry[] = [];
-  const problems: string[] = [];
-  const lines = readFileSync(path, 'utf8').split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      problems.push(`line ${i + 1}: not JSON`);
-      continue;
-    }
-    const parsed = KnowledgeEntrySchema.safeParse(value);
-    if (parsed.success) entries.push(parsed.data);
-    else problems.push(`line ${i + 1}: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
-  }
-  return { entries, problems };
 }
 
 const segmenter = new Intl.Segmenter('zh', { granularity: 'word' });
@@ -220,21 +196,29 @@ export interface LoadedFallback {
   warnings: string[];
 }
 
-/** Builds the fallback from config: the knowledge base (missing file → canned answers only) and canned texts. */
-export function loadFallback(options: { path: string; cannedPath?: string | undefined; minScore: number }): LoadedFallback {
+/**
+ * Builds the fallback from config: the knowledge base (a build-kb `.jsonl` or a lawzhidao `.csv`,
+ * read by the data tools' loader; a missing or unreadable file leaves canned answers only) and
+ * the canned texts.
+ */
+export async function loadFallback(options: { path: string; cannedPath?: string | undefined; minScore: number }): Promise<LoadedFallback> {
   const warnings: string[] = [];
   let entries: KnowledgeEntry[] = [];
   if (!options.path) {
     warnings.push('no knowledge base configured: the fallback gives canned answers only');
   } else if (!existsSync(options.path)) {
     warnings.push(`knowledge base ${options.path} not found: the fallback gives canned answers only`);
-  } else if (!options.path.endsWith('.jsonl')) {
-    warnings.push(`knowledge base ${options.path}: only .jsonl is read; the fallback gives canned answers only`);
   } else {
-    const loaded = loadKnowledgeJsonl(options.path);
-    entries = loaded.entries;
-    if (loaded.problems.length > 0) {
-      warnings.push(`knowledge base ${options.path}: ${loaded.problems.length} bad lines skipped (first: ${loaded.problems[0]})`);
+    const skipped: KnowledgeSkip[] = [];
+    try {
+      entries = await loadKnowledgeEntries(options.path, { onSkip: (skip) => skipped.push(skip) });
+    } catch (err) {
+      warnings.push(`knowledge base ${options.path}: ${(err as Error).message}; the fallback gives canned answers only`);
+    }
+    // Rows the CSV filter drops on purpose (empty replies, repeats) are not problems of the file.
+    const bad = skipped.filter((s) => s.reason !== 'DROPPED');
+    if (bad.length > 0) {
+      warnings.push(`knowledge base ${options.path}: ${bad.length} bad lines skipped (first: line ${bad[0]!.line}: ${bad[0]!.message})`);
     }
   }
   const answerer = new FallbackAnswerer(new KnowledgeBase(entries), loadCannedAnswers(options.cannedPath), options.minScore);

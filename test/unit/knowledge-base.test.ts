@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FallbackAnswerer, KnowledgeBase, loadCannedAnswers, loadFallback, loadKnowledgeJsonl, segmentWords } from '../../src/gateway/knowledge-base.js';
+import { FallbackAnswerer, KnowledgeBase, loadCannedAnswers, loadFallback, segmentWords } from '../../src/gateway/knowledge-base.js';
+import { loadKnowledgeEntries, type KnowledgeSkip } from '../../src/data/knowledge-base.js';
 import { KB_FIXTURE } from '../helpers/gateway.js';
 
 test('Chinese text is segmented into words, punctuation dropped', () => {
@@ -11,8 +12,9 @@ test('Chinese text is segmented into words, punctuation dropped', () => {
   assert.deepEqual(segmentWords('  ，。！'), []);
 });
 
-test('the best match answers with its question and score; the canned text below minScore', () => {
-  const { entries, problems } = loadKnowledgeJsonl(KB_FIXTURE);
+test('the best match answers with its question and score; the canned text below minScore', async () => {
+  const problems: KnowledgeSkip[] = [];
+  const entries = await loadKnowledgeEntries(KB_FIXTURE, { onSkip: (s) => problems.push(s) });
   assert.equal(problems.length, 0);
   const kb = new KnowledgeBase(entries);
   assert.equal(kb.size, 10);
@@ -30,15 +32,16 @@ test('the best match answers with its question and score; the canned text below 
   assert.deepEqual(answerer.answer('房东不退押金', 'canned', 'forced').degraded, { source: 'canned', reason: 'forced' });
 });
 
-test('garbage in the knowledge base and canned files is reported with its place', () => {
+test('garbage in the knowledge base and canned files is reported with its place', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kb-test-'));
   try {
     const jsonl = join(dir, 'kb.jsonl');
     writeFileSync(jsonl, '{"id":"a","title":"借款","reply":"还钱"}\nnot json\n{"id":"b"}\n\n[1,2]\n{"id":"a","title":"重复","reply":"同一个 id"}\n');
-    const loaded = loadKnowledgeJsonl(jsonl);
-    assert.equal(loaded.entries.length, 2);
-    assert.deepEqual(loaded.problems.map((p) => p.split(':')[0]), ['line 2', 'line 3', 'line 5']);
-    assert.equal(new KnowledgeBase(loaded.entries).size, 1, 'a repeated id is indexed once');
+    const skips: KnowledgeSkip[] = [];
+    const entries = await loadKnowledgeEntries(jsonl, { onSkip: (s) => skips.push(s) });
+    assert.deepEqual(entries.map((e) => e.id), ['a']);
+    assert.deepEqual(skips.map((p) => p.line), [2, 3, 5, 6]);
+    assert.equal(new KnowledgeBase([...entries, { ...entries[0]!, title: '重复' }]).size, 1, 'a repeated id is indexed once');
 
     const canned = join(dir, 'canned.json');
     writeFileSync(canned, '{"unavailable": ""}');
@@ -52,10 +55,10 @@ test('garbage in the knowledge base and canned files is reported with its place'
     assert.equal(loadCannedAnswers(canned).unavailable, '稍后再试');
     assert.match(loadCannedAnswers(canned).noMatch, /12348/);
 
-    const fb = loadFallback({ path: jsonl, cannedPath: canned, minScore: 0 });
-    assert.match(fb.warnings[0]!, /3 bad lines skipped \(first: line 2/);
+    const fb = await loadFallback({ path: jsonl, cannedPath: canned, minScore: 0 });
+    assert.match(fb.warnings[0]!, /4 bad lines skipped \(first: line 2/);
     assert.equal(fb.answerer.answer('借款', 'canned', 'forced').text, '稍后再试');
-    const missing = loadFallback({ path: join(dir, 'nope.jsonl'), cannedPath: '', minScore: 0 });
+    const missing = await loadFallback({ path: join(dir, 'nope.jsonl'), cannedPath: '', minScore: 0 });
     assert.match(missing.warnings[0]!, /not found: the fallback gives canned answers only/);
     assert.match(missing.answerer.answer('借款', 'kb', 'forced').text, /暂时繁忙/, 'an empty knowledge base gives the unavailable text');
   } finally {
