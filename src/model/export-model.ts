@@ -199,9 +199,11 @@ export async function exportModel(options: ExportOptions): Promise<ExportResult>
     try {
       ftruncateSync(fd, total);
       let done = 0;
+      let reported = 0;
       for (const job of graph.builder.jobs) {
         if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
         options.onProgress?.({ doneBytes: done, totalBytes: total, label: job.label });
+        reported = done;
         const owned = new Set(job.weights);
         job.run((weight, offset, bytes) => {
           if (!owned.has(weight) || offset < 0 || offset + bytes.byteLength > weight.byteLength) {
@@ -209,6 +211,11 @@ export async function exportModel(options: ExportOptions): Promise<ExportResult>
           }
           writeAll(fd, bytes, offsets.get(weight.name)! + offset);
           done += bytes.byteLength;
+          // Within a large tensor too, but not for every one of its many small writes.
+          if (done - reported >= total / 200) {
+            options.onProgress?.({ doneBytes: done, totalBytes: total, label: job.label });
+            reported = done;
+          }
         });
         await yieldToLoop(); // lets a signal handler run between tensors
       }
