@@ -20,6 +20,10 @@ export const WorkerConfigSchema = z.object({
     .min(1)
     .default('models/demo-tiny')
     .describe('model directory written by the model builder (model.json, model.onnx, tokenizer.model)'),
+  demoModel: z
+    .enum(['tiny', 'bench', 'off'])
+    .default('tiny')
+    .describe('when modelDir holds no model.json, build this random-weight demo model there first (off: refuse to start); set off in production'),
   adaptersDir: z
     .string()
     .min(1)
