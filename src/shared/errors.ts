@@ -29,6 +29,8 @@ export const ERROR_STATUS = {
   BREAKER_OPEN: 503,
   REDIS_UNAVAILABLE: 503,
   NOT_READY: 503,
+  /** No worker could answer and the fallback is off. */
+  SERVICE_UNAVAILABLE: 503,
   WORKER_TIMEOUT: 504,
 } as const;
 

@@ -1,0 +1,51 @@
+/**
+ * `npm start`: the whole service on one machine. A gateway on http://127.0.0.1:8080 (config
+ * prefix GATEWAY, see README) that runs `supervisor.workers` local worker processes and
+ * restarts them when they crash. Anonymous access is on unless configured otherwise, so that
+ * `curl` works on a fresh clone. Without a worker engine in the build, the gateway runs alone
+ * and answers from its fallback (knowledge base, canned answers); it says so at start.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../shared/config.js';
+import { loadGatewayConfig } from '../gateway/config.js';
+import { serve } from '../gateway/serve.js';
+
+const WORKER_CLI = join(dirname(fileURLToPath(import.meta.url)), 'worker.js');
+
+try {
+  const config = loadGatewayConfig(process.env, { auth: { anonymous: true } });
+  const s = config.supervisor;
+  let workers: { command: string; args: string[] } | undefined;
+  let banner: string;
+  if (s.workers === 0) {
+    banner = 'no local workers (GATEWAY_SUPERVISOR_WORKERS=0)';
+  } else if (s.command) {
+    workers = { command: s.command, args: s.args };
+    banner = `${s.workers} local worker(s): ${s.command} ${s.args.join(' ')}`;
+  } else if (existsSync(WORKER_CLI)) {
+    workers = { command: process.execPath, args: [WORKER_CLI, ...s.args] };
+    banner = `${s.workers} local worker(s) running the embedded demo model`;
+  } else {
+    banner = 'no worker engine in this build (dist/src/cli/worker.js is missing): every answer comes from the fallback (knowledge base or canned text), marked `degraded`';
+  }
+  const running = await serve(config, workers ? { workers } : {});
+  const kb = running.app.gateway.fallback.knowledgeBaseSize;
+  console.log(
+    [
+      `glm-legal-serve gateway on ${running.address}`,
+      `  workers:  ${banner}`,
+      `  fallback: degrade mode ${running.app.gateway.degrade.state.mode}, knowledge base of ${kb} entries${kb === 0 ? ' (canned answers only)' : ''}`,
+      `  redis:    ${running.app.gateway.redis ? `${config.redis.url} (${running.app.gateway.degrade.store === 'redis' ? 'connected' : 'unreachable: degrade flag kept in-process'})` : 'off'}`,
+      `  auth:     ${config.auth.anonymous ? 'anonymous access on' : 'API key required'}`,
+      `  try:      curl -s ${running.address}/v1/chat -H 'content-type: application/json' -d '{"messages":[{"role":"user","content":"借钱不还怎么办？"}]}'`,
+    ].join('\n'),
+  );
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  throw err;
+}

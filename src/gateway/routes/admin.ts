@@ -1,0 +1,44 @@
+/** Admin routes behind the bearer admin token: the degrade switch and the worker pool. */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Gateway } from '../app.js';
+import { DEGRADE_MODES, DEGRADE_SOURCES } from '../config.js';
+
+const DegradeBody = z
+  .object({
+    mode: z.enum(DEGRADE_MODES),
+    /** Absent: keep the source in force. */
+    source: z.enum(DEGRADE_SOURCES).optional(),
+  })
+  .strict();
+
+export async function adminRoutes(app: FastifyInstance, gw: Gateway): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { adminAuth, degrade, pool, breaker, answerer } = gw;
+
+  r.addHook('onRequest', async (request) => {
+    adminAuth.check(request.headers.authorization);
+  });
+
+  r.get('/admin/degrade', { schema: { summary: 'The degrade switch', tags: ['admin'] } }, async () => ({
+    ...degrade.state,
+    store: degrade.store,
+  }));
+
+  r.put('/admin/degrade', { schema: { body: DegradeBody, summary: 'Set the degrade switch on every replica', tags: ['admin'] } }, async (request) => {
+    const { state, stored } = await degrade.set({ mode: request.body.mode, source: request.body.source ?? degrade.state.source });
+    request.log.info({ mode: state.mode, source: state.source, stored }, 'degrade switch set through the admin API');
+    return {
+      ...state,
+      store: stored,
+      ...(stored === 'memory' ? { warning: 'Redis is unreachable: the change applies to this replica only until Redis is back' } : {}),
+    };
+  });
+
+  r.get('/admin/workers', { schema: { summary: 'Workers, their health and load', tags: ['admin'] } }, async () => ({
+    breaker: breaker.state,
+    in_progress: answerer.inProgress,
+    workers: pool.snapshot(),
+  }));
+}

@@ -1,0 +1,133 @@
+/**
+ * The answering routes: `/v1/chat` (ours) and OpenAI's `/v1/chat/completions` and
+ * `/v1/completions`. Each turns its validated body into one AnswerPlan (what goes to a worker,
+ * what the knowledge base is searched with, how the answer is shaped); answer.ts does the rest.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { AppError } from '../../shared/errors.js';
+import type { ChatMessage, GenerateRequestInput } from '../../shared/protocol.js';
+import type { Gateway } from '../app.js';
+import { chatCompletionsFormat, chatFormat, completionsFormat } from '../formats.js';
+import type { ChatCompletionsBody, CompletionsBody } from '../schemas.js';
+
+function modelNotFound(name: string, param: string): AppError {
+  return new AppError('MODEL_NOT_FOUND', `the model ${JSON.stringify(name.slice(0, 256))} does not exist`, { param });
+}
+
+/** Sampling fields shared by the two OpenAI routes, with null meaning "not given". */
+function sampling(body: ChatCompletionsBody | CompletionsBody) {
+  const out: Partial<GenerateRequestInput> = {};
+  if (body.temperature != null) out.temperature = body.temperature;
+  if (body.top_p != null) out.top_p = body.top_p;
+  if (body.top_k != null) out.top_k = body.top_k;
+  if (body.repetition_penalty != null) out.repetition_penalty = body.repetition_penalty;
+  if (body.seed != null) out.seed = body.seed;
+  if (body.stop != null) out.stop = typeof body.stop === 'string' ? [body.stop] : body.stop;
+  return out;
+}
+
+function openaiMessages(body: ChatCompletionsBody): ChatMessage[] {
+  return body.messages.map((m) => ({
+    role: m.role === 'developer' ? 'system' : m.role,
+    content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join(''),
+  }));
+}
+
+export async function answerRoutes(app: FastifyInstance, gw: Gateway): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { schemas, pool, answerer, config } = gw;
+  const defaultMaxTokens = config.model.defaultMaxTokens;
+
+  r.post(
+    '/v1/chat',
+    { schema: { body: schemas.ChatBody, summary: 'Chat with the legal assistant', tags: ['chat'] } },
+    async (request, reply) => {
+      const body = request.body;
+      if (body.adapter !== undefined && !pool.hasAdapter(body.adapter)) throw modelNotFound(body.adapter, 'adapter');
+      const generate: GenerateRequestInput = {
+        id: request.id,
+        messages: body.messages.map((m) => ({ role: m.role, content: m.content })),
+        max_tokens: body.max_tokens ?? defaultMaxTokens,
+      };
+      if (body.adapter !== undefined) generate.adapter = body.adapter;
+      if (body.temperature !== undefined) generate.temperature = body.temperature;
+      if (body.top_p !== undefined) generate.top_p = body.top_p;
+      return answerer.answer(request, reply, {
+        route: 'chat',
+        format: chatFormat,
+        model: body.adapter !== undefined ? pool.resolveModel(body.adapter)!.base : pool.listModels().bases[0]!,
+        adapter: body.adapter,
+        generate,
+        question: body.messages[body.messages.length - 1]!.content,
+        stream: body.stream === true,
+        includeUsage: true,
+        logprobs: false,
+      });
+    },
+  );
+
+  r.post(
+    '/v1/chat/completions',
+    { schema: { body: schemas.ChatCompletionsBody, summary: 'OpenAI-compatible chat completions', tags: ['openai'] } },
+    async (request, reply) => {
+      const body = request.body;
+      const resolved = pool.resolveModel(body.model);
+      if (!resolved) throw modelNotFound(body.model, 'model');
+      const messages = openaiMessages(body);
+      const question = messages[messages.length - 1]!.content;
+      if (question.trim() === '') {
+        throw new AppError('INVALID_REQUEST', 'the last user message is empty', { param: `messages.${messages.length - 1}.content` });
+      }
+      const generate: GenerateRequestInput = {
+        id: request.id,
+        messages,
+        max_tokens: body.max_completion_tokens ?? body.max_tokens ?? defaultMaxTokens,
+        ...sampling(body),
+      };
+      if (resolved.adapter !== undefined) generate.adapter = resolved.adapter;
+      if (body.logprobs) generate.logprobs = body.top_logprobs ?? 0;
+      return answerer.answer(request, reply, {
+        route: 'chat_completions',
+        format: chatCompletionsFormat,
+        model: body.model,
+        adapter: resolved.adapter,
+        generate,
+        question,
+        stream: body.stream === true,
+        includeUsage: body.stream_options?.include_usage === true,
+        logprobs: body.logprobs === true,
+      });
+    },
+  );
+
+  r.post(
+    '/v1/completions',
+    { schema: { body: schemas.CompletionsBody, summary: 'OpenAI-compatible raw completions (no chat template)', tags: ['openai'] } },
+    async (request, reply) => {
+      const body = request.body;
+      const resolved = pool.resolveModel(body.model);
+      if (!resolved) throw modelNotFound(body.model, 'model');
+      const generate: GenerateRequestInput = {
+        id: request.id,
+        max_tokens: body.max_tokens ?? defaultMaxTokens,
+        ...sampling(body),
+      };
+      if (typeof body.prompt === 'string') generate.prompt = body.prompt;
+      else generate.prompt_ids = body.prompt;
+      if (resolved.adapter !== undefined) generate.adapter = resolved.adapter;
+      if (body.logprobs != null) generate.logprobs = body.logprobs;
+      return answerer.answer(request, reply, {
+        route: 'completions',
+        format: completionsFormat,
+        model: body.model,
+        adapter: resolved.adapter,
+        generate,
+        question: typeof body.prompt === 'string' ? body.prompt : '',
+        stream: body.stream === true,
+        includeUsage: body.stream_options?.include_usage === true,
+        logprobs: body.logprobs != null,
+      });
+    },
+  );
+}

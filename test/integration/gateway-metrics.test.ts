@@ -1,0 +1,93 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import type { FastifyInstance } from 'fastify';
+import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
+import { admin, auth, testGateway } from '../helpers/gateway.js';
+
+let worker: FakeWorker;
+let app: FastifyInstance;
+
+before(async () => {
+  worker = await startFakeWorker({ tokenDelayMs: 2 });
+  app = await testGateway({ workers: { urls: [worker.url] } });
+});
+after(async () => {
+  await app.close();
+  await worker.stop();
+});
+
+const payload = { messages: [{ role: 'user', content: '离婚时房产怎么分割？' }] };
+
+/** The value of the one sample of `name` whose labels include `labels` (in any order). */
+function value(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = new Map([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) return Number(m[3]);
+  }
+  assert.fail(`no sample ${name} ${JSON.stringify(labels)}`);
+}
+
+/** Only the metric families whose names start with `prefix`. */
+function families(text: string, prefix: string): string {
+  return text
+    .split(/(?=^# HELP )/m)
+    .filter((block) => block.startsWith(`# HELP ${prefix}`))
+    .join('');
+}
+
+test('metrics cover requests, tokens, latencies, breaker, degrade, fallback and workers', async () => {
+  await app.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload });
+  await app.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: { ...payload, stream: true } });
+  await app.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: { messages: [] } });
+  await app.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'forced', source: 'kb' } });
+  await app.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload });
+  await app.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'auto' } });
+
+  const res = await app.inject({ method: 'GET', url: '/metrics' });
+  assert.equal(res.statusCode, 200);
+  assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  const text = res.body;
+  const route = { route: '/v1/chat', method: 'POST' };
+  assert.equal(value(text, 'gateway_http_requests_total', { ...route, status: '200' }), 3, 'streamed answers are counted too');
+  assert.equal(value(text, 'gateway_http_requests_total', { ...route, status: '400' }), 1);
+  assert.equal(value(text, 'gateway_http_request_duration_seconds_count', { route: '/v1/chat' }), 4);
+  assert.equal(value(text, 'gateway_time_to_first_token_seconds_count'), 2);
+  assert.ok(value(text, 'gateway_inter_token_latency_seconds_count') >= 16);
+  assert.equal(value(text, 'gateway_e2e_request_latency_seconds_count', { outcome: 'done' }), 2);
+  assert.equal(value(text, 'gateway_e2e_request_latency_seconds_count', { outcome: 'degraded' }), 1);
+  assert.equal(value(text, 'gateway_completion_tokens_total'), 18);
+  assert.ok(value(text, 'gateway_prompt_tokens_total') > 0);
+  assert.equal(value(text, 'gateway_requests_in_flight'), 0);
+  assert.equal(value(text, 'gateway_breaker_state'), 0);
+  assert.equal(value(text, 'gateway_breaker_events_total', { event: 'success' }), 2);
+  assert.equal(value(text, 'gateway_fallback_answers_total', { source: 'kb', reason: 'forced' }), 1);
+  assert.equal(value(text, 'gateway_degrade_mode', { mode: 'auto', source: 'kb' }), 1);
+  assert.equal(value(text, 'gateway_degrade_mode', { mode: 'forced', source: 'kb' }), 0);
+  assert.equal(value(text, 'gateway_worker_healthy', { worker: worker.url }), 1);
+  assert.equal(value(text, 'gateway_worker_outstanding_requests', { worker: worker.url }), 0);
+  assert.equal(value(text, 'process_cpu_seconds_total', { process: 'gateway' }) >= 0, true);
+});
+
+test('promtool accepts the exposition', async (t) => {
+  await app.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload });
+  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  const which = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' });
+  if (which.status !== 0) {
+    t.diagnostic('promtool is not installed (Debian package prometheus): the exposition was NOT checked by promtool');
+    console.log('# promtool is not installed: `promtool check metrics` was not run');
+    return;
+  }
+  // Ours must pass clean, lint included.
+  const ours = spawnSync('promtool', ['check', 'metrics'], { input: families(text, 'gateway_'), encoding: 'utf8' });
+  assert.equal(ours.status, 0, `promtool on gateway_*: ${ours.stdout}${ours.stderr}`);
+  assert.equal(`${ours.stdout}${ours.stderr}`.trim(), '');
+  // The whole exposition must parse; the only lint findings allowed are prom-client's own
+  // default gauges named `nodejs_active_*_total`, which are not ours to rename.
+  const all = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  const findings = `${all.stdout}${all.stderr}`.trim().split('\n').filter((l) => l.trim() !== '');
+  assert.ok(all.status === 0 || all.status === 3, `promtool could not parse the exposition: ${findings.join('; ')}`);
+  for (const f of findings) assert.match(f, /^nodejs_active_\w+_total non-counter metrics/, f);
+});

@@ -1,0 +1,187 @@
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import type { AnswerEnd } from '../../src/gateway/answer.js';
+import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
+import { admin, auth, sseData, testGateway, until } from '../helpers/gateway.js';
+import type { GatewayConfig } from '../../src/gateway/config.js';
+
+let a: FakeWorker;
+let b: FakeWorker;
+let app: FastifyInstance | undefined;
+
+before(async () => {
+  [a, b] = await Promise.all([startFakeWorker(), startFakeWorker()]);
+});
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  await Promise.all([a.script({ mode: 'ok', ttftMs: 0, tokenDelayMs: 0, ready: true, adapters: ['law-lora'] }), b.script({ mode: 'ok', ttftMs: 0, tokenDelayMs: 0, ready: true, adapters: ['law-lora'] })]);
+});
+after(async () => {
+  await Promise.all([a.stop(), b.stop()]);
+});
+
+type Over = Parameters<typeof testGateway>[0];
+async function gateway(over: Over = {}, deps: Parameters<typeof testGateway>[1] = {}) {
+  app = await testGateway({ ...over, workers: { urls: [a.url, b.url], ...(over?.workers as Partial<GatewayConfig['workers']>) } }, deps);
+  return app;
+}
+
+function chat(g: FastifyInstance, extra: Record<string, unknown> = {}) {
+  return g.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: { messages: [{ role: 'user', content: '借钱不还怎么办？' }], ...extra } });
+}
+
+test('least outstanding requests first, among workers that serve the adapter', async () => {
+  await a.script({ adapters: ['law-lora'], tokenDelayMs: 80 });
+  await b.script({ adapters: [], tokenDelayMs: 80 });
+  const g = await gateway();
+  const [sa0, sb0] = await Promise.all([a.stats(), b.stats()]);
+  const pending = [chat(g, { adapter: 'law-lora' }), chat(g, { adapter: 'law-lora' })];
+  assert.ok(await until(async () => (await a.stats()).active === 2, 2000));
+  pending.push(chat(g), chat(g));
+  assert.ok(await until(async () => (await b.stats()).active === 2, 2000), 'both base-model requests go to the idle worker');
+  const results = await Promise.all(pending);
+  assert.ok(results.every((r) => r.statusCode === 200 && r.json().degraded === false));
+  const [sa, sb] = await Promise.all([a.stats(), b.stats()]);
+  assert.equal(sa.requests - sa0.requests, 2);
+  assert.equal(sb.requests - sb0.requests, 2);
+});
+
+test('a worker that fails before the first token is retried on another one', async () => {
+  for (const mode of ['fail', 'overloaded', 'error_event'] as const) {
+    await a.script({ mode });
+    const g = await gateway();
+    const before = (await a.stats()).requests;
+    for (let i = 0; i < 4; i++) {
+      const res = await chat(g);
+      assert.equal(res.statusCode, 200, mode);
+      assert.equal(res.json().degraded, false, `${mode}: the second worker answers`);
+    }
+    assert.ok((await a.stats()).requests > before, `${mode}: the failing worker was tried`);
+    await g.close();
+    app = undefined;
+  }
+});
+
+test('a failure after the first token is not retried: SSE gets an error event, JSON a 502', async () => {
+  await a.script({ mode: 'midstream_error' });
+  await b.script({ mode: 'midstream_error' });
+  const g = await gateway();
+  const before = (await a.stats()).requests + (await b.stats()).requests;
+  const s = await chat(g, { stream: true });
+  assert.equal(s.statusCode, 200);
+  const events = sseData(s.body);
+  assert.deepEqual(events[0], { id: (events[0] as { id: string }).id, delta: '根据' });
+  assert.equal((events.at(-1) as { error: { code: string } }).error.code, 'worker_error');
+  assert.ok(!events.includes('[DONE]'));
+  const j = await chat(g);
+  assert.equal(j.statusCode, 502);
+  assert.equal(j.json().error.code, 'worker_error');
+  const after = (await a.stats()).requests + (await b.stats()).requests;
+  assert.equal(after - before, 2, 'one worker request per client request');
+  await a.script({ mode: 'garbage' });
+  await b.script({ mode: 'garbage' });
+  const garbage = await chat(g, { stream: true });
+  assert.equal((sseData(garbage.body).at(-1) as { error: { code: string } }).error.code, 'worker_error', 'a worker line that is not JSON ends the stream cleanly');
+});
+
+test('time to first token and total time are bounded; the worker request is cancelled', async () => {
+  await a.script({ ttftMs: 3000 });
+  await b.script({ ttftMs: 3000 });
+  const g = await gateway({ workers: { ttftTimeoutMs: 150, maxAttempts: 2 } as GatewayConfig['workers'] });
+  const c0 = (await a.stats()).cancelled + (await b.stats()).cancelled;
+  const res = await chat(g);
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.json().degraded.reason, 'timeout');
+  assert.ok(await until(async () => (await a.stats()).cancelled + (await b.stats()).cancelled === c0 + 2, 2000), 'both attempts were cancelled on the workers');
+  await g.close();
+
+  await a.script({ ttftMs: 0, tokenDelayMs: 200 });
+  await b.script({ ttftMs: 0, tokenDelayMs: 200 });
+  const g2 = await gateway({ workers: { totalTimeoutMs: 500 } as GatewayConfig['workers'] });
+  const s = await chat(g2, { stream: true });
+  const events = sseData(s.body);
+  assert.equal((events.at(-1) as { error: { code: string } }).error.code, 'worker_timeout');
+  assert.ok(events.length >= 2 && events.length <= 5, `a few tokens, then the timeout: ${events.length}`);
+});
+
+test('the client going away cancels the generation on the worker, and the answer hook sees it', async () => {
+  await a.script({ tokenDelayMs: 100, ready: false });
+  await b.script({ tokenDelayMs: 100 });
+  const ends: AnswerEnd[] = [];
+  const g = await gateway({}, { answerHooks: [{ onAnswerEnd: (_ctx, end) => ends.push(end) }] });
+  await g.listen({ host: '127.0.0.1', port: 0 });
+  const port = (g.server.address() as { port: number }).port;
+  const c0 = (await b.stats()).cancelled;
+  await new Promise<void>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat', headers: { ...auth, 'content-type': 'application/json' } }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => {});
+    req.on('close', () => resolve());
+    req.end(JSON.stringify({ messages: [{ role: 'user', content: '借钱不还怎么办？' }], stream: true }));
+    setTimeout(() => reject(new Error('no first chunk')), 3000).unref();
+  });
+  assert.ok(await until(async () => (await b.stats()).cancelled === c0 + 1, 2000), 'the worker saw the cancellation');
+  assert.ok(await until(() => ends.length === 1, 2000));
+  assert.equal(ends[0]!.outcome, 'cancelled');
+  assert.ok(ends[0]!.usage.completion_tokens >= 1 && ends[0]!.usage.completion_tokens < 9, `usage counted so far: ${ends[0]!.usage.completion_tokens}`);
+  assert.equal((await b.stats()).active, 0);
+});
+
+test('health checks take unready and dead workers out and bring them back', async () => {
+  await a.script({ ready: false });
+  await b.script({ ready: false });
+  const g = await gateway();
+  assert.equal(g.gateway.pool.healthyCount(), 0);
+  const res = await chat(g);
+  assert.equal(res.json().degraded.reason, 'no_healthy_worker');
+  const ready = await g.inject({ method: 'GET', url: '/readyz' });
+  assert.equal(ready.statusCode, 200, 'ready: the fallback can answer');
+  assert.equal(ready.json().healthy_workers, 0);
+  await g.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'off' } });
+  assert.equal((await g.inject({ method: 'GET', url: '/readyz' })).statusCode, 503, 'not ready: no worker and no fallback');
+  await g.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'auto' } });
+
+  await b.script({ ready: true });
+  assert.ok(await until(() => g.gateway.pool.healthyCount() === 1, 2000));
+  const workers = (await g.inject({ method: 'GET', url: '/admin/workers', headers: admin })).json();
+  assert.deepEqual(
+    workers.workers.map((w: { url: string; healthy: boolean }) => [w.url, w.healthy]),
+    [
+      [a.url, false],
+      [b.url, true],
+    ],
+  );
+  assert.equal(workers.breaker, 'closed');
+  assert.equal((await chat(g)).json().degraded, false);
+});
+
+test('a crashed worker is taken out at once and the request goes to another', async () => {
+  const doomed = await startFakeWorker({ mode: 'crash' });
+  try {
+    app = await testGateway({ workers: { urls: [doomed.url, b.url], healthIntervalMs: 60000 } as GatewayConfig['workers'] });
+    await a.script({});
+    for (let i = 0; i < 3; i++) {
+      const res = await chat(app);
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.json().degraded, false);
+    }
+    assert.equal(app.gateway.pool.healthyCount(), 1);
+  } finally {
+    await doomed.stop();
+  }
+});
+
+test('workers found through a DNS name', async () => {
+  app = await testGateway({ workers: { dns: `localhost:${b.port}`, resolveIntervalMs: 200 } as GatewayConfig['workers'] });
+  assert.ok(app.gateway.pool.size >= 1);
+  assert.ok(app.gateway.pool.healthyCount() >= 1, 'localhost resolves to the worker on loopback');
+  const res = await chat(app);
+  assert.equal(res.json().degraded, false);
+});
