@@ -59,7 +59,7 @@ export const WorkerConfigSchema = z.object({
         .describe('prompt tokens prefilled between two decode steps (long prompts are split)'),
     })
     .prefault({}),
-  shutdownGraceMs: z.number().int().min(0).default(10000).describe('on SIGTERM, time given to running requests before they are cancelled'),
+  shutdownGraceMs: z.number().int().min(0).default(8000).describe('on SIGTERM, time given to running requests before they end with an error event (below the supervisor stop timeout)'),
 });
 
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
