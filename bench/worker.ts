@@ -10,6 +10,7 @@
  * early, so rates use the tokens actually generated.
  */
 import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureDemoModel } from '../src/model/demo-model.js';
@@ -135,6 +136,9 @@ const result = {
     vocab: manifest.dims.vocab_size,
   },
   execution_provider: engine.info.executionProvider,
+  cpus: cpus().length,
+  // Other processes on the machine slow every figure; the 1-minute load average says how busy it was.
+  load_average_1m: round(loadavg()[0]!),
   threads: Number(args.threads) || 'default',
   single_stream_tokens_per_s: round(single.tokensPerSecond),
   eight_streams_tokens_per_s: round(eight.tokensPerSecond),
@@ -159,7 +163,9 @@ const rows: Array<[string, string, string]> = [
 ];
 const w0 = Math.max(...rows.map((r) => r[0].length));
 const w1 = Math.max(...rows.map((r) => r[1].length));
-console.log(`worker benchmark: ${manifest.name} (${manifest.dims.num_layers} layers, hidden ${manifest.dims.hidden_size}) on ${engine.info.executionProvider}`);
+console.log(
+  `worker benchmark: ${manifest.name} (${manifest.dims.num_layers} layers, hidden ${manifest.dims.hidden_size}) on ${engine.info.executionProvider}, ${cpus().length} CPUs, load average ${result.load_average_1m}`,
+);
 for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
 console.log(JSON.stringify(result));
 
