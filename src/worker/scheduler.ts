@@ -114,6 +114,8 @@ export class Scheduler {
     this.vocabSize = engine.info.vocabSize;
     this.maxRunning = Math.min(options.maxRunningSequences, engine.info.maxSequences);
     this.sampler = new Sampler(this.vocabSize);
+    metrics.queueCapacity.set(options.maxQueue);
+    metrics.kvTokensCapacity.set(options.maxKvTokens);
     this.rawRow = new Float32Array(this.vocabSize);
     this.loopDone = this.loop();
   }
