@@ -40,6 +40,7 @@ import {
   MANIFEST_FORMAT,
   ModelManifestSchema,
   type ModelManifest,
+  CHATGLM3_SPECIAL_TOKENS,
 } from '../shared/model-manifest.js';
 import { decodeSentencePieceModel, SentencePieceModelError } from '../shared/sentencepiece-model.js';
 import { checkpointTensors, readChatglmConfig, type ChatglmModel, type LinearModule } from './chatglm-config.js';
@@ -55,18 +56,7 @@ export const GRAPH_FILE = 'model.onnx';
 export const DATA_FILE = 'model.onnx.data';
 export const TOKENIZER_FILE = 'tokenizer.model';
 
-/** ChatGLM3 appends these after the SentencePiece pieces, in this order. */
-export const CHATGLM3_SPECIAL_TOKENS = [
-  '[MASK]',
-  '[gMASK]',
-  '[sMASK]',
-  'sop',
-  'eop',
-  '<|system|>',
-  '<|user|>',
-  '<|assistant|>',
-  '<|observation|>',
-] as const;
+export { CHATGLM3_SPECIAL_TOKENS };
 
 export const ONNX_IR_VERSION = 10;
 export const ONNX_OPSET = 21;
