@@ -253,7 +253,8 @@ export class Scheduler {
   private async prefillSome(): Promise<boolean> {
     let budget = this.options.prefillChunkTokens;
     let ran = false;
-    for (const seq of this.running) {
+    // A snapshot: a sequence that finishes on its first token leaves `running` during the loop.
+    for (const seq of [...this.running]) {
       if (budget <= 0) break;
       if (seq.state !== 'prefill' || seq.cancelled) continue;
       const prompt = seq.req.promptIds;
