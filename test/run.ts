@@ -2,35 +2,30 @@
  * `npm test`: brings up what the tests need, then runs node's test runner over the compiled
  * tests. A private redis-server on a free port is started for the run (its URL is in
  * TEST_REDIS_URL); tests that must stop Redis start their own with test/helpers/redis.ts.
+ * Missing Debian packages are installed first when running as root (test/helpers/system-packages.ts).
  *
  *   npm test                    every test
  *   npm test -- unit/config     only files whose path contains one of the arguments
  */
-import { spawnSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { helmTemplateBin } from './helpers/helm-template.js';
 import { startPrivateRedis } from './helpers/redis.js';
+import { ensureSystemPackages, installLine } from './helpers/system-packages.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
-function has(bin: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
-}
-
-function ensureRedisServer(): void {
-  if (has('redis-server')) return;
-  const root = process.getuid?.() === 0;
-  if (root && has('apt-get')) {
-    console.log('redis-server is missing; installing Debian package redis-server');
-    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-    const r = spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], {
-      stdio: 'inherit',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-    if (r.status === 0 && has('redis-server')) return;
-  }
-  console.error('redis-server is missing: sudo apt-get install -y redis-server');
+/**
+ * Brings up the system packages the tests use (redis-server, promtool, the Go packages that
+ * helm-template is built from): installed when running as root with apt-get, otherwise the run
+ * stops with the one line that installs them.
+ */
+function ensure(): void {
+  const missing = ensureSystemPackages();
+  if (missing.length === 0) return;
+  console.error(`the tests need ${missing.map((p) => `${p.pkg} (${p.why})`).join(', ')}; install with: ${installLine(missing)}`);
   process.exit(1);
 }
 
@@ -45,7 +40,7 @@ function findTests(dir: string): string[] {
 }
 
 async function main(): Promise<void> {
-  ensureRedisServer();
+  ensure();
   const filters = process.argv.slice(2);
   const files = ['unit', 'integration', 'e2e']
     .flatMap((d) => {
@@ -60,6 +55,8 @@ async function main(): Promise<void> {
     console.error(`no test files match ${filters.join(' ')}`);
     process.exit(1);
   }
+  // Chart tests render with helm-template: build it once for the whole run (cached by source hash).
+  if (files.some((f) => relative(here, f).includes('helm'))) helmTemplateBin();
   const redis = await startPrivateRedis();
   const child = spawn(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...files], {
     stdio: 'inherit',

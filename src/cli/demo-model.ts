@@ -1,9 +1,8 @@
 /** `npm run demo-model -- --preset tiny|bench --out DIR [...]`: a random-weight ChatGLM3 model directory, made here. */
 import { mkdirSync } from 'node:fs';
-import { SingleBar } from 'cli-progress';
 import { z } from 'zod';
+import { startProgress, type Progress } from '../data/progress.js';
 import { intFlag, parseFlags, runCli } from '../shared/cli.js';
-import { DEMO_PRESETS, makeDemoModel, writeRandomAdapter } from '../model/demo-model.js';
 
 const USAGE = `usage: npm run demo-model -- --preset tiny|bench --out DIR [options]
   --preset tiny|bench        tiny: 2 layers, hidden 128 (about the golden model); bench: 12 layers, hidden 1024 (~140 M parameters)
@@ -39,8 +38,8 @@ const Schema = z.object({
 
 await runCli(USAGE, async (argv, signal) => {
   const flags = parseFlags(argv, FLAGS, Schema);
-  const bar = flags.quiet ? undefined : new SingleBar({ format: 'demo-model [{bar}] {percentage}% | {label}', hideCursor: null });
-  let started = false;
+  const { DEMO_PRESETS, makeDemoModel, writeRandomAdapter } = await import('../model/demo-model.js');
+  let bar: Progress | undefined;
   try {
     const result = await makeDemoModel(flags.out, flags.preset, {
       seed: flags.seed,
@@ -49,10 +48,9 @@ await runCli(USAGE, async (argv, signal) => {
       force: flags.force,
       signal,
       onProgress: (p) => {
-        if (!bar) return;
-        if (!started) bar.start(p.totalBytes, p.doneBytes, { label: p.label });
-        started = true;
-        bar.update(p.doneBytes, { label: p.label });
+        if (flags.quiet) return;
+        bar ??= startProgress('demo-model', p.totalBytes, 'bytes');
+        bar.update(p.doneBytes);
       },
     });
     bar?.stop();

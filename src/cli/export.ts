@@ -1,9 +1,8 @@
 /** `npm run export -- --hf DIR --out DIR [...]`: a Hugging Face ChatGLM3 folder (+ PEFT LoRA) → the model directory. */
-import { SingleBar } from 'cli-progress';
 import { z } from 'zod';
+import { startProgress, type Progress } from '../data/progress.js';
 import { intFlag, parseFlags, runCli } from '../shared/cli.js';
 import { LINEAR_MODULES, isLinearModule } from '../model/chatglm-config.js';
-import { exportModel } from '../model/export-model.js';
 
 const USAGE = `usage: npm run export -- --hf DIR --out DIR [options]
   --hf DIR                Hugging Face ChatGLM3 folder: config.json, safetensors, tokenizer.model
@@ -63,15 +62,10 @@ const Schema = z.object({
 
 await runCli(USAGE, async (argv, signal) => {
   const flags = parseFlags(argv, FLAGS, Schema);
-  const bar = flags.quiet
-    ? undefined
-    : new SingleBar({
-        format: 'export [{bar}] {percentage}% | {value}/{total} MB | {label}',
-        hideCursor: null,
-        formatValue: (v, _o, type) => (type === 'value' || type === 'total' ? (v / 1e6).toFixed(0) : String(v)),
-      });
+  // Loaded after the flags are checked: a usage error should not wait for SentencePiece's WASM.
+  const { exportModel } = await import('../model/export-model.js');
+  let bar: Progress | undefined;
   const started = Date.now();
-  let barStarted = false;
   try {
     const result = await exportModel({
       hfDir: flags.hf,
@@ -88,10 +82,9 @@ await runCli(USAGE, async (argv, signal) => {
       force: flags.force,
       signal,
       onProgress: (p) => {
-        if (!bar) return;
-        if (!barStarted) bar.start(p.totalBytes, p.doneBytes, { label: p.label });
-        barStarted = true;
-        bar.update(p.doneBytes, { label: p.label });
+        if (flags.quiet) return;
+        bar ??= startProgress('export', p.totalBytes, 'bytes');
+        bar.update(p.doneBytes);
       },
     });
     bar?.stop();

@@ -1,9 +1,11 @@
 /**
  * `npm start`: the whole service on one machine. A gateway on http://127.0.0.1:8080 (config
- * prefix GATEWAY, see README) that runs `supervisor.workers` local worker processes and
- * restarts them when they crash. Anonymous access is on unless configured otherwise, so that
- * `curl` works on a fresh clone. Without a worker engine in the build, the gateway runs alone
- * and answers from its fallback (knowledge base, canned answers); it says so at start.
+ * prefix GATEWAY, see README) that runs `supervisor.workers` local worker processes
+ * (`dist/src/cli/worker.js`, configured by WORKER_* variables) and restarts them when they
+ * crash. When the worker's model directory is the default one, the demo model is made there
+ * first (random weights, a few seconds, once). Anonymous access is on unless configured
+ * otherwise, so that `curl` works on a fresh clone. Without a worker engine in the build, the
+ * gateway runs alone and answers from its fallback; it says so at start.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,7 +28,16 @@ try {
     banner = `${s.workers} local worker(s): ${s.command} ${s.args.join(' ')}`;
   } else if (existsSync(WORKER_CLI)) {
     workers = { command: process.execPath, args: [WORKER_CLI, ...s.args] };
-    banner = `${s.workers} local worker(s) running the embedded demo model`;
+    // Loaded here only: the gateway itself never imports the model code.
+    const { loadWorkerConfig, WorkerConfigSchema } = await import('../worker/config.js');
+    const modelDir = loadWorkerConfig(process.env).modelDir;
+    if (modelDir === WorkerConfigSchema.parse({}).modelDir) {
+      const { ensureDemoModel } = await import('../model/demo-model.js');
+      const manifest = await ensureDemoModel(modelDir, 'tiny');
+      banner = `${s.workers} local worker(s) serving the demo model ${manifest.name} (random weights: the answers are noise) from ${modelDir}`;
+    } else {
+      banner = `${s.workers} local worker(s) serving ${modelDir}`;
+    }
   } else {
     banner = 'no worker engine in this build (dist/src/cli/worker.js is missing): every answer comes from the fallback (knowledge base or canned text), marked `degraded`';
   }

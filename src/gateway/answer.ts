@@ -325,7 +325,10 @@ export class Answerer {
           else this.metrics.interToken.observe((now - lastTokenAt) / 1000);
           lastTokenAt = now;
           completionTokens += event.ids.length;
-          if (raw) raw.write(sse(plan.format.delta(meta, event.text, event.logprobs, text.length)));
+          // A token event may carry no text (bytes of a character still incomplete): no chunk then.
+          if (raw && (event.text !== '' || (meta.logprobs && event.logprobs))) {
+            raw.write(sse(plan.format.delta(meta, event.text, event.logprobs, text.length)));
+          }
           text += event.text;
           if (!raw && event.logprobs) logprobs.push(...event.logprobs);
         } else if (event.type === 'end') {

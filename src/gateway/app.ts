@@ -109,7 +109,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
 
   let fallback = deps.fallback;
   if (!fallback) {
-    const loaded = loadFallback(config.knowledgeBase);
+    const loaded = await loadFallback(config.knowledgeBase);
     for (const w of loaded.warnings) app.log.warn(w);
     fallback = loaded.answerer;
   }
@@ -121,6 +121,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
       resolveIntervalMs: config.workers.resolveIntervalMs,
       healthIntervalMs: config.workers.healthIntervalMs,
       healthTimeoutMs: config.workers.healthTimeoutMs,
+      unhealthyThreshold: config.workers.unhealthyThreshold,
       connections: config.workers.connections,
     },
     config.model.name,
@@ -187,6 +188,8 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   await app.register(async (scope) => opsRoutes(scope, gateway));
+  // The /v1 scope: the tenant is known from its first hook on; request-rate limiting belongs
+  // in this scope after it, and the token budget in the answer hooks.
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (request) => {
       request.tenant = gateway.apiAuth.authenticate(request.headers.authorization, request.headers['x-api-key'], request.ip);

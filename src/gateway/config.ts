@@ -61,6 +61,7 @@ export const GatewayConfigSchema = z.object({
       resolveIntervalMs: z.number().int().min(100).default(5000).describe('how often the DNS name is re-resolved'),
       healthIntervalMs: z.number().int().min(50).default(2000).describe('active health check period (`GET /readyz` on each worker)'),
       healthTimeoutMs: z.number().int().min(10).default(1000).describe('a health check slower than this fails'),
+      unhealthyThreshold: z.number().int().min(1).default(2).describe('unanswered health checks in a row before a worker is taken out (a `ready: false` answer takes it out at once)'),
       connections: z.number().int().min(1).default(64).describe('keep-alive connections per worker'),
       ttftTimeoutMs: z.number().int().min(1).default(30000).describe('time to the first token before the attempt fails (ms)'),
       totalTimeoutMs: z.number().int().min(1).default(300000).describe('longest a whole answer may take (ms)'),
@@ -93,13 +94,13 @@ export const GatewayConfigSchema = z.object({
     .object({
       path: z.string().default('data/sample/lawzhidao-sample.csv').describe('knowledge base (lawzhidao .csv or entries .jsonl); empty or missing: canned answers only'),
       minScore: z.number().min(0).default(20).describe('best match below this score gives the canned answer'),
-      cannedPath: z.string().default('').describe('JSON file `{"unavailable": "...", "noMatch": "..."}` with canned answers; empty: built-in Chinese texts'),
+      cannedPath: z.string().optional().describe('JSON file `{"unavailable": "...", "noMatch": "..."}` with canned answers; unset: built-in Chinese texts'),
     })
     .prefault({}),
   supervisor: z
     .object({
       workers: z.number().int().min(0).max(64).default(1).describe('local worker processes `npm start` runs (0: none)'),
-      command: z.string().default('').describe('worker command; empty: this Node with `dist/src/cli/worker.js`'),
+      command: z.string().optional().describe('worker command; unset: this Node running `dist/src/cli/worker.js`'),
       args: z.array(z.string()).default([]).describe('worker arguments (JSON list); the port comes in env `WORKER_PORT`'),
       host: z.string().default('127.0.0.1').describe('address local workers bind to'),
       restartMinMs: z.number().int().min(1).default(500).describe('first restart delay after a crash; doubles per crash'),

@@ -48,7 +48,10 @@ export function toAppError(err: unknown): AppError {
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const e = toAppError(err);
-    if (e.status >= 500) request.log.error({ err: e.code === 'INTERNAL' ? err : undefined, code: e.code, msg: e.message }, 'request failed');
+    // A bug is an error; an unavailable service (open breaker, fallback off) is expected and
+    // would flood the log at error level, so it is a warning.
+    if (e.code === 'INTERNAL') request.log.error({ err }, 'request failed');
+    else if (e.status >= 500) request.log.warn({ code: e.code, reason: e.message }, 'request failed');
     if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
     return reply.status(e.status).send(errorEnvelope(e));
   });

@@ -3,13 +3,15 @@
  *
  * Search: MiniSearch (BM25) over each entry's title and question, with Chinese word
  * segmentation from `Intl.Segmenter('zh', {granularity: 'word'})` for both the index and the
- * query. The best match answers when its score reaches `minScore`; below it, or when the source
- * is `canned`, the canned text for the situation answers.
+ * query, common words left out of the query (see `best`), answers cached per question. The best
+ * match answers when its score reaches `minScore`; below it, or when the source is `canned`,
+ * the canned text for the situation answers.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { loadKnowledgeEntries, type KnowledgeSkip } from '../data/knowledge-base.js';
 import MiniSearch from 'minisearch';
 import { z } from 'zod';
-import { KnowledgeEntrySchema, type KnowledgeEntry } from '../shared/knowledge-entry.js';
+import type { KnowledgeEntry } from '../shared/knowledge-entry.js';
 import type { DegradeSource } from './config.js';
 
 /** Why the fallback answered instead of a worker. */
@@ -39,8 +41,8 @@ export const CannedAnswersSchema = z
   .strict();
 export type CannedAnswers = z.infer<typeof CannedAnswersSchema>;
 
-/** Reads the canned answers file; an empty path gives the built-in texts. Throws with the path and the field at fault. */
-export function loadCannedAnswers(path: string): CannedAnswers {
+/** Reads the canned answers file; no path gives the built-in texts. Throws with the path and the field at fault. */
+export function loadCannedAnswers(path: string | undefined): CannedAnswers {
   if (!path) return CannedAnswersSchema.parse({});
   let raw: unknown;
   try {
@@ -54,31 +56,6 @@ export function loadCannedAnswers(path: string): CannedAnswers {
     throw new Error(`canned answers ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   return parsed.data;
-}
-
-/**
- * Reads a JSONL file of knowledge entries. A line that is not a valid entry is reported with its
- * line number and skipped, so one bad line does not take the whole fallback down.
- */
-export function loadKnowledgeJsonl(path: string): { entries: KnowledgeEntry[]; problems: string[] } {
-  const entries: KnowledgeEntry[] = [];
-  const problems: string[] = [];
-  const lines = readFileSync(path, 'utf8').split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      problems.push(`line ${i + 1}: not JSON`);
-      continue;
-    }
-    const parsed = KnowledgeEntrySchema.safeParse(value);
-    if (parsed.success) entries.push(parsed.data);
-    else problems.push(`line ${i + 1}: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
-  }
-  return { entries, problems };
 }
 
 const segmenter = new Intl.Segmenter('zh', { granularity: 'word' });
@@ -102,8 +79,21 @@ export interface KnowledgeMatch {
   score: number;
 }
 
+/** A term in more than this share of the entries says little about a question (怎么, 办, 的) and costs the most to score. */
+const COMMON_TERM_SHARE = 0.2;
+/** Questions remembered with their best match; the cache starts over when full. */
+const CACHE_LIMIT = 10_000;
+/** Longer questions are not cached (they are rarely asked twice). */
+const CACHE_MAX_QUESTION = 512;
+const SEP = '\u0001';
+const splitTerms = (s: string) => s.split(SEP);
+
 export class KnowledgeBase {
   private readonly index: MiniSearch<StoredEntry>;
+  /** How many entries each term occurs in. */
+  private readonly df = new Map<string, number>();
+  private readonly maxDf: number;
+  private readonly cache = new Map<string, KnowledgeMatch | null>();
   readonly size: number;
 
   constructor(entries: readonly KnowledgeEntry[]) {
@@ -113,18 +103,51 @@ export class KnowledgeBase {
       storeFields: ['title', 'question', 'reply'],
       tokenize: segmentWords,
       processTerm: (term) => term.toLowerCase(),
-      searchOptions: { boost: { title: 2 }, combineWith: 'OR' },
+      searchOptions: { boost: { title: 2 } },
     });
     // Ids repeat when a corpus lists several replies to one question; the first one wins.
     const seen = new Set<string>();
     const unique = entries.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
     this.index.addAll(unique);
+    for (const e of unique) {
+      for (const term of new Set(segmentWords(`${e.title}\n${e.question}`).map((t) => t.toLowerCase()))) {
+        this.df.set(term, (this.df.get(term) ?? 0) + 1);
+      }
+    }
     this.size = unique.length;
+    this.maxDf = Math.max(1, Math.floor(unique.length * COMMON_TERM_SHARE));
   }
 
-  /** The best match for a question, or null when nothing shares a word with it. */
+  /**
+   * The best match for a question, or null when nothing shares a word with it.
+   * Query shaping (hand-written; MiniSearch scores every entry that holds any query term, which
+   * for a common word is most of the corpus): words no entry has are dropped, then words in more
+   * than a fifth of the entries (unless nothing else is left: then the rarest one); entries with
+   * all the remaining words are searched first, entries with any of them only when none has all.
+   */
   best(question: string): KnowledgeMatch | null {
-    const hit = this.index.search(question)[0];
+    const cacheable = question.length <= CACHE_MAX_QUESTION;
+    if (cacheable) {
+      const hit = this.cache.get(question);
+      if (hit !== undefined) return hit;
+    }
+    const match = this.search(question);
+    if (cacheable) {
+      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      this.cache.set(question, match);
+    }
+    return match;
+  }
+
+  private search(question: string): KnowledgeMatch | null {
+    const known = [...new Set(segmentWords(question).map((t) => t.toLowerCase()))].filter((t) => this.df.has(t));
+    if (known.length === 0) return null;
+    let terms = known.filter((t) => this.df.get(t)! <= this.maxDf);
+    if (terms.length === 0) terms = [known.reduce((a, b) => (this.df.get(a)! <= this.df.get(b)! ? a : b))];
+    const query = terms.join(SEP);
+    const hit =
+      this.index.search(query, { tokenize: splitTerms, combineWith: 'AND' })[0] ??
+      (terms.length > 1 ? this.index.search(query, { tokenize: splitTerms, combineWith: 'OR' })[0] : undefined);
     if (!hit) return null;
     const entry = { id: String(hit.id), title: hit.title as string, question: hit.question as string, reply: hit.reply as string };
     return { entry, score: hit.score };
@@ -173,21 +196,29 @@ export interface LoadedFallback {
   warnings: string[];
 }
 
-/** Builds the fallback from config: the knowledge base (missing file → canned answers only) and canned texts. */
-export function loadFallback(options: { path: string; cannedPath: string; minScore: number }): LoadedFallback {
+/**
+ * Builds the fallback from config: the knowledge base (a build-kb `.jsonl` or a lawzhidao `.csv`,
+ * read by the data tools' loader; a missing or unreadable file leaves canned answers only) and
+ * the canned texts.
+ */
+export async function loadFallback(options: { path: string; cannedPath?: string | undefined; minScore: number }): Promise<LoadedFallback> {
   const warnings: string[] = [];
   let entries: KnowledgeEntry[] = [];
   if (!options.path) {
     warnings.push('no knowledge base configured: the fallback gives canned answers only');
   } else if (!existsSync(options.path)) {
     warnings.push(`knowledge base ${options.path} not found: the fallback gives canned answers only`);
-  } else if (!options.path.endsWith('.jsonl')) {
-    warnings.push(`knowledge base ${options.path}: only .jsonl is read; the fallback gives canned answers only`);
   } else {
-    const loaded = loadKnowledgeJsonl(options.path);
-    entries = loaded.entries;
-    if (loaded.problems.length > 0) {
-      warnings.push(`knowledge base ${options.path}: ${loaded.problems.length} bad lines skipped (first: ${loaded.problems[0]})`);
+    const skipped: KnowledgeSkip[] = [];
+    try {
+      entries = await loadKnowledgeEntries(options.path, { onSkip: (skip) => skipped.push(skip) });
+    } catch (err) {
+      warnings.push(`knowledge base ${options.path}: ${(err as Error).message}; the fallback gives canned answers only`);
+    }
+    // Rows the CSV filter drops on purpose (empty replies, repeats) are not problems of the file.
+    const bad = skipped.filter((s) => s.reason !== 'DROPPED');
+    if (bad.length > 0) {
+      warnings.push(`knowledge base ${options.path}: ${bad.length} bad lines skipped (first: line ${bad[0]!.line}: ${bad[0]!.message})`);
     }
   }
   const answerer = new FallbackAnswerer(new KnowledgeBase(entries), loadCannedAnswers(options.cannedPath), options.minScore);

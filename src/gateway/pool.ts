@@ -7,7 +7,8 @@
  *
  * Health: every `healthIntervalMs` each target's `GET /readyz` must answer 200 with
  * `ready: true` within `healthTimeoutMs`; a healthy target's `GET /v1/adapters` tells its model,
- * context length and adapters. A connection failure during dispatch marks the target unhealthy
+ * context length and adapters. `ready: false` takes a target out at once; a check that gets no
+ * answer does so after `unhealthyThreshold` in a row. A connection failure during dispatch marks the target unhealthy
  * at once (passive check); only an active check makes it healthy again.
  *
  * Routing: least outstanding requests among healthy targets that serve the asked adapter; ties
@@ -25,6 +26,8 @@ export interface PoolOptions {
   resolveIntervalMs: number;
   healthIntervalMs: number;
   healthTimeoutMs: number;
+  /** Failed (unanswered) checks in a row before a healthy worker is taken out. */
+  unhealthyThreshold: number;
   connections: number;
 }
 
@@ -36,6 +39,8 @@ export interface WorkerTarget {
   info: WorkerModelInfo | null;
   lastError: string | null;
   lastCheckAt: number;
+  /** Failed active checks in a row. */
+  failedChecks: number;
 }
 
 export interface PoolLogger {
@@ -82,8 +87,8 @@ export class WorkerPool {
   async start(): Promise<void> {
     if (this.options.dns) await this.resolveDns();
     await this.checkAll();
-    this.scheduleHealth();
-    if (this.options.dns) this.scheduleDns();
+    this.repeat(this.options.healthIntervalMs, () => this.checkAll(), 'healthTimer');
+    if (this.options.dns) this.repeat(this.options.resolveIntervalMs, () => this.resolveDns(), 'dnsTimer');
   }
 
   /** Replaces the target list; targets that stay keep their state and connections. */
@@ -110,6 +115,7 @@ export class WorkerPool {
         info: null,
         lastError: 'not checked yet',
         lastCheckAt: 0,
+        failedChecks: 0,
       });
       this.metrics.workerHealthy.labels(url).set(0);
     }
@@ -224,20 +230,12 @@ export class WorkerPool {
     this.listing = { bases, adapters };
   }
 
-  private scheduleHealth(): void {
+  /** Runs `task` every `ms` after the previous run finished, until close. */
+  private repeat(ms: number, task: () => Promise<void>, slot: 'healthTimer' | 'dnsTimer'): void {
     if (this.closed) return;
-    this.healthTimer = setTimeout(() => {
-      void this.checkAll().finally(() => this.scheduleHealth());
-    }, this.options.healthIntervalMs);
-    this.healthTimer.unref();
-  }
-
-  private scheduleDns(): void {
-    if (this.closed) return;
-    this.dnsTimer = setTimeout(() => {
-      void this.resolveDns().finally(() => this.scheduleDns());
-    }, this.options.resolveIntervalMs);
-    this.dnsTimer.unref();
+    const timer = setTimeout(() => void task().finally(() => this.repeat(ms, task, slot)), ms);
+    timer.unref();
+    this[slot] = timer;
   }
 
   private async resolveDns(): Promise<void> {
@@ -264,6 +262,9 @@ export class WorkerPool {
   private async check(t: WorkerTarget): Promise<void> {
     let ok = false;
     let error: string | null = null;
+    // A worker that says it is not ready is taken out at once; one that does not answer in time
+    // only after `unhealthyThreshold` such checks in a row (a slow moment is not an outage).
+    let definite = true;
     try {
       const readyz = ReadyzSchema.safeParse(await this.getJson(t, '/readyz', true));
       if (!readyz.success) error = 'readyz answer is not valid';
@@ -279,9 +280,15 @@ export class WorkerPool {
       }
     } catch (err) {
       error = (err as Error).message;
+      definite = false;
     }
     if (this.closed) return;
     t.lastCheckAt = Date.now();
+    t.failedChecks = ok ? 0 : t.failedChecks + 1;
+    if (!ok && !definite && t.healthy && t.failedChecks < this.options.unhealthyThreshold) {
+      t.lastError = error;
+      return;
+    }
     if (ok !== t.healthy) {
       if (ok) this.log.info({ worker: t.url }, 'worker healthy');
       else this.log.warn({ worker: t.url, reason: error }, 'worker unhealthy');

@@ -3,7 +3,7 @@
  * ports and keeps them running.
  *
  * Algorithm: each slot spawns `command args` with its port in env `WORKER_PORT` (and
- * `WORKER_HOST`); the slot's URL is announced through `onChange` so the pool health-checks it.
+ * `WORKER_HOST`, and its index as `WORKER_DEVICE_DEVICE_ID`); the slot's URL is announced through `onChange` so the pool health-checks it.
  * A worker that exits while the supervisor is running is restarted after a backoff that starts
  * at `restartMinMs` and doubles per consecutive crash up to `restartMaxMs`; a worker that stayed
  * up `stableMs` starts the count over. Each restart takes a fresh free port (the old one may be
@@ -96,7 +96,8 @@ export class Supervisor {
     const { host } = this.options;
     const port = await freePort(host);
     const child = spawn(this.options.command, this.options.args, {
-      env: { ...process.env, ...this.options.env, WORKER_PORT: String(port), WORKER_HOST: host },
+      // One device per worker: a worker's index is its GPU index (ignored on CPU).
+      env: { ...process.env, WORKER_DEVICE_DEVICE_ID: String(slot.index), ...this.options.env, WORKER_PORT: String(port), WORKER_HOST: host },
       stdio: this.options.stdio ?? 'inherit',
     });
     slot.child = child;

@@ -5,11 +5,10 @@
  * RMSNorm, pre-norm residuals, a final norm, bias on query_key_value only, grouped KV heads.
  * Anything else is refused with the config key at fault rather than exported wrongly.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { ModelDims } from '../shared/model-manifest.js';
-import { ModelFileError } from './model-error.js';
+import { ModelFileError, readJsonFile } from './model-error.js';
 
 export const CONFIG_FILE = 'config.json';
 
@@ -56,25 +55,7 @@ export function isLinearModule(name: string): name is LinearModule {
 
 export function readChatglmConfig(dir: string): ChatglmModel {
   const file = join(dir, CONFIG_FILE);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ModelFileError(file, code === 'ENOENT' ? 'missing: not a Hugging Face model folder' : `cannot read (${code})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ModelFileError(file, `not valid JSON (${(err as Error).message})`);
-  }
-  const parsed = ChatglmConfigSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ModelFileError(file, `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return chatglmModel(parsed.data, file);
+  return chatglmModel(readJsonFile(file, ChatglmConfigSchema, 'not a Hugging Face model folder'), file);
 }
 
 export function chatglmModel(config: ChatglmConfig, file = CONFIG_FILE): ChatglmModel {

@@ -15,11 +15,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
-import { MANIFEST_FILE, ModelManifestSchema, type ModelManifest } from '../shared/model-manifest.js';
+import { CHATGLM3_SPECIAL_TOKENS, MANIFEST_FILE, ModelManifestSchema, type ModelManifest } from '../shared/model-manifest.js';
 import { chatglmModel, checkpointTensors, linearShape, type ChatglmConfig, type LinearModule } from './chatglm-config.js';
 import { demoTokenizerBytes } from './demo-tokenizer.js';
 import { floatToHalf } from './dtype.js';
-import { exportModel, type ExportOptions, type ExportResult, CHATGLM3_SPECIAL_TOKENS, TOKENIZER_FILE } from './export-model.js';
+import { exportModel, type ExportOptions, type ExportResult, TOKENIZER_FILE } from './export-model.js';
 import { numel, writeSafetensors, type TensorToWrite } from './safetensors.js';
 import { decodeSentencePieceModel } from '../shared/sentencepiece-model.js';
 

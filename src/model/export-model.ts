@@ -41,7 +41,8 @@ import {
   ModelManifestSchema,
   type ModelManifest,
 } from '../shared/model-manifest.js';
-import { decodeSentencePieceModel, SentencePieceModelError } from '../shared/sentencepiece-model.js';
+import { SentencePieceModelError } from '../shared/sentencepiece-model.js';
+import { ChatGLMTokenizer } from '../shared/tokenizer.js';
 import { checkpointTensors, readChatglmConfig, type ChatglmModel, type LinearModule } from './chatglm-config.js';
 import { buildChatglmGraph, GRAPH_IO } from './chatglm-graph.js';
 import type { GraphDtype } from './dtype.js';
@@ -54,19 +55,6 @@ import { Checkpoint, writeAll } from './safetensors.js';
 export const GRAPH_FILE = 'model.onnx';
 export const DATA_FILE = 'model.onnx.data';
 export const TOKENIZER_FILE = 'tokenizer.model';
-
-/** ChatGLM3 appends these after the SentencePiece pieces, in this order. */
-export const CHATGLM3_SPECIAL_TOKENS = [
-  '[MASK]',
-  '[gMASK]',
-  '[sMASK]',
-  'sop',
-  'eop',
-  '<|system|>',
-  '<|user|>',
-  '<|assistant|>',
-  '<|observation|>',
-] as const;
 
 export const ONNX_IR_VERSION = 10;
 export const ONNX_OPSET = 21;
@@ -90,6 +78,7 @@ export interface ExportOptions {
   loraTargets?: LinearModule[];
   /** Context length; the model's seq_length by default. */
   context?: number;
+  /** `last` (default): only each row's last real token; `all`: every position. */
   logits?: 'all' | 'last';
   name?: string;
   /** Replace a non-empty `outDir`. */
@@ -104,40 +93,32 @@ export interface ExportResult {
   dataBytes: number;
 }
 
-interface TokenizerFacts {
-  spVocabSize: number;
-  bos: number;
-  eos: number;
-  unk: number;
-}
-
-function readTokenizer(file: string): TokenizerFacts {
+/** Loads the tokenizer as the worker will (SentencePiece itself), so a bad one fails here. */
+async function readTokenizer(file: string): Promise<ChatGLMTokenizer> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ModelFileError(file, code === 'ENOENT' ? "missing: the model folder has no ChatGLM3 tokenizer" : `cannot read (${code})`);
+    throw new ModelFileError(file, code === 'ENOENT' ? 'missing: the model folder has no ChatGLM3 tokenizer' : `cannot read (${code})`);
   }
   try {
-    const m = decodeSentencePieceModel(bytes);
-    return { spVocabSize: m.pieces.length, bos: m.trainerSpec.bosId!, eos: m.trainerSpec.eosId!, unk: m.trainerSpec.unkId! };
+    return await ChatGLMTokenizer.fromBytes(new Uint8Array(bytes), basename(file));
   } catch (err) {
-    if (err instanceof SentencePieceModelError) throw new ModelFileError(file, err.message);
+    if (err instanceof SentencePieceModelError) throw new ModelFileError(file, err.message.replace(`${basename(file)}: `, ''));
     throw err;
   }
 }
 
-function tokenizerInfo(model: ChatglmModel, tok: TokenizerFacts): ModelManifest['tokenizer'] {
-  const special = Object.fromEntries(CHATGLM3_SPECIAL_TOKENS.map((t, i) => [t, tok.spVocabSize + i]));
+function tokenizerInfo(model: ChatglmModel, tok: ChatGLMTokenizer): ModelManifest['tokenizer'] {
   return {
     file: TOKENIZER_FILE,
     sp_vocab_size: tok.spVocabSize,
-    special_tokens: special,
-    bos_token_id: tok.bos,
-    eos_token_id: tok.eos,
-    pad_token_id: model.config.pad_token_id ?? tok.unk,
-    stop_token_ids: [tok.eos, special['<|user|>']!, special['<|observation|>']!],
+    special_tokens: { ...tok.specialTokens },
+    bos_token_id: tok.bosId,
+    eos_token_id: tok.eosId,
+    pad_token_id: model.config.pad_token_id ?? tok.padId,
+    stop_token_ids: [...tok.stopIds],
   };
 }
 
@@ -166,11 +147,11 @@ export async function exportModel(options: ExportOptions): Promise<ExportResult>
   const outDir = resolve(options.outDir);
   const dtype = options.dtype ?? 'fp32';
   const quant = options.quant ?? 'none';
-  const logits = options.logits ?? 'all';
+  const logits = options.logits ?? 'last';
 
   // 1. Read and check every input before writing anything.
   const model = readChatglmConfig(hfDir);
-  const tok = readTokenizer(join(hfDir, TOKENIZER_FILE));
+  const tok = await readTokenizer(join(hfDir, TOKENIZER_FILE));
   const context = options.context ?? model.seqLength;
   if (!Number.isSafeInteger(context) || context < 1) {
     throw new AppError('INVALID_REQUEST', `context must be a positive integer, got ${context}`, { param: 'context' });
@@ -218,9 +199,11 @@ export async function exportModel(options: ExportOptions): Promise<ExportResult>
     try {
       ftruncateSync(fd, total);
       let done = 0;
+      let reported = 0;
       for (const job of graph.builder.jobs) {
         if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
         options.onProgress?.({ doneBytes: done, totalBytes: total, label: job.label });
+        reported = done;
         const owned = new Set(job.weights);
         job.run((weight, offset, bytes) => {
           if (!owned.has(weight) || offset < 0 || offset + bytes.byteLength > weight.byteLength) {
@@ -228,6 +211,11 @@ export async function exportModel(options: ExportOptions): Promise<ExportResult>
           }
           writeAll(fd, bytes, offsets.get(weight.name)! + offset);
           done += bytes.byteLength;
+          // Within a large tensor too, but not for every one of its many small writes.
+          if (done - reported >= total / 200) {
+            options.onProgress?.({ doneBytes: done, totalBytes: total, label: job.label });
+            reported = done;
+          }
         });
         await yieldToLoop(); // lets a signal handler run between tensors
       }

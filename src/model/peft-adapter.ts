@@ -11,13 +11,13 @@
  * worker loads adapters at run time with the same reader. A checkpoint that does not fit the
  * model (unknown module, layer out of range, wrong shapes) is refused with ADAPTER_MISMATCH.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { ModelDims } from '../shared/model-manifest.js';
 import { LINEAR_MODULES, isLinearModule, linearShape, type LinearModule } from './chatglm-config.js';
 import { isFloatDtype, toFloat32, type SafetensorsFloatDtype } from './dtype.js';
-import { ModelFileError } from './model-error.js';
+import { ModelFileError, readJsonFile } from './model-error.js';
 import { SafetensorsFile } from './safetensors.js';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -85,19 +85,7 @@ export function readPeftAdapter(dirIn: string, dims: ModelDims, options: ReadAda
   const dir = resolve(dirIn);
   const configFile = join(dir, ADAPTER_CONFIG_FILE);
   const weightsFile = join(dir, ADAPTER_WEIGHTS_FILE);
-  if (!existsSync(configFile)) throw new ModelFileError(configFile, 'missing: not a PEFT adapter folder');
-  let rawConfig: unknown;
-  try {
-    rawConfig = JSON.parse(readFileSync(configFile, 'utf8'));
-  } catch (err) {
-    throw new ModelFileError(configFile, `not valid JSON (${(err as Error).message})`);
-  }
-  const parsed = AdapterConfigSchema.safeParse(rawConfig);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ModelFileError(configFile, `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  const config = parsed.data;
+  const config = readJsonFile(configFile, AdapterConfigSchema, 'not a PEFT adapter folder');
   if (!existsSync(weightsFile)) {
     const bin = join(dir, 'adapter_model.bin');
     if (existsSync(bin)) {

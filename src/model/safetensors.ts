@@ -151,7 +151,7 @@ export class Checkpoint {
   readonly dir: string;
   private readonly files: SafetensorsFile[];
   private readonly byName: Map<string, { file: SafetensorsFile; info: TensorInfo }>;
-  private rowBuffer: Buffer = Buffer.alloc(0);
+  private rowBuffer: Buffer = Buffer.from(new ArrayBuffer(0));
 
   private constructor(dir: string, files: SafetensorsFile[]) {
     this.dir = dir;
@@ -251,16 +251,25 @@ export class Checkpoint {
    * when given, so a caller walking a large tensor in row blocks keeps one buffer.
    */
   readRows(info: TensorInfo, r0: number, r1: number, out?: Float32Array): Float32Array {
+    const bytes = this.readRowBytes(info, r0, r1);
+    const n = bytes.byteLength / SAFETENSORS_DTYPE_BYTES[info.dtype]!;
+    const target = out && out.length >= n ? out.subarray(0, n) : new Float32Array(n);
+    return toFloat32(bytes, info.dtype as SafetensorsFloatDtype, target);
+  }
+
+  /**
+   * Rows [r0, r1) as the file stores them. The bytes live in a buffer this checkpoint reuses:
+   * they are valid until its next read.
+   */
+  readRowBytes(info: TensorInfo, r0: number, r1: number): Buffer {
     const found = this.byName.get(info.name);
     if (!found) throw new ModelFileError(this.dir, 'missing from the checkpoint', { tensor: info.name });
     const rowElems = info.shape.length === 0 ? 1 : numel(info.shape.slice(1));
     const elemBytes = SAFETENSORS_DTYPE_BYTES[info.dtype]!;
     const length = (r1 - r0) * rowElems * elemBytes;
-    if (this.rowBuffer.byteLength < length) this.rowBuffer = Buffer.allocUnsafe(length);
-    const bytes = found.file.readBytes(info, r0 * rowElems * elemBytes, length, this.rowBuffer);
-    const n = (r1 - r0) * rowElems;
-    const target = out && out.length >= n ? out.subarray(0, n) : new Float32Array(n);
-    return toFloat32(bytes, info.dtype as SafetensorsFloatDtype, target);
+    // A buffer of its own (never a slice of Node's shared pool), so it is aligned for typed-array views.
+    if (this.rowBuffer.byteLength < length) this.rowBuffer = Buffer.from(new ArrayBuffer(length));
+    return found.file.readBytes(info, r0 * rowElems * elemBytes, length, this.rowBuffer);
   }
 
   readAll(info: TensorInfo): Float32Array {

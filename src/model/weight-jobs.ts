@@ -24,6 +24,11 @@ function dims2(info: TensorInfo): [number, number] {
   return info.shape.length === 1 ? [1, info.shape[0]!] : [info.shape[0]!, numel(info.shape.slice(1))];
 }
 
+/** Whether the checkpoint's bytes are already the graph's (F32 into fp32, F16 into fp16). */
+function sameType(info: TensorInfo, dtype: GraphDtype): boolean {
+  return (info.dtype === 'F32' && dtype === 'fp32') || (info.dtype === 'F16' && dtype === 'fp16');
+}
+
 export function copyJob(ckpt: Checkpoint, info: TensorInfo, decl: WeightDecl, dtype: GraphDtype): WeightJob {
   return {
     label: info.name,
@@ -32,7 +37,8 @@ export function copyJob(ckpt: Checkpoint, info: TensorInfo, decl: WeightDecl, dt
       const [rows, cols] = info.shape.length === 1 ? [info.shape[0]!, 1] : dims2(info);
       const elemBytes = decl.byteLength / (rows * cols);
       for (const [r0, r1] of rowBlocks(rows, cols)) {
-        write(decl, r0 * cols * elemBytes, fromFloat32(ckpt.readRows(info, r0, r1), dtype));
+        const bytes = sameType(info, dtype) ? ckpt.readRowBytes(info, r0, r1) : fromFloat32(ckpt.readRows(info, r0, r1), dtype);
+        write(decl, r0 * cols * elemBytes, bytes);
       }
     },
   };
@@ -55,7 +61,7 @@ export function mergeLoraRows(w: Float32Array, r0: number, r1: number, lora: Lor
 }
 
 /** [rows, cols] → [cols, rows], in tiles so that both sides stay in cache. */
-function transposeBlock(src: Float32Array, rows: number, cols: number, out: Float32Array): Float32Array {
+function transposeBlock<T extends Float32Array | Uint16Array>(src: T, rows: number, cols: number, out: T): T {
   const T = 64;
   for (let r0 = 0; r0 < rows; r0 += T) {
     const r1 = Math.min(rows, r0 + T);
@@ -80,17 +86,28 @@ export function matmulJob(
     run(write) {
       const [out, inF] = dims2(info);
       const elemBytes = dtype === 'fp32' ? 4 : 2;
+      // Half-precision weights going into an fp16 graph unchanged are moved as raw 16-bit values.
+      const raw = !merge && info.dtype === 'F16' && dtype === 'fp16';
       let block = new Float32Array(0);
       let transposed = new Float32Array(0);
+      let transposedRaw = new Uint16Array(0);
       for (const [r0, r1] of rowBlocks(out, inF)) {
         const rows = r1 - r0;
-        if (block.length < rows * inF) {
-          block = new Float32Array(rows * inF);
-          transposed = new Float32Array(rows * inF);
+        let bytes: Uint8Array;
+        if (raw) {
+          const src = ckpt.readRowBytes(info, r0, r1);
+          if (transposedRaw.length < rows * inF) transposedRaw = new Uint16Array(rows * inF);
+          const t = transposeBlock(new Uint16Array(src.buffer, src.byteOffset, rows * inF), rows, inF, transposedRaw.subarray(0, rows * inF));
+          bytes = new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
+        } else {
+          if (block.length < rows * inF) {
+            block = new Float32Array(rows * inF);
+            transposed = new Float32Array(rows * inF);
+          }
+          const w = ckpt.readRows(info, r0, r1, block);
+          if (merge) mergeLoraRows(w, r0, r1, merge);
+          bytes = fromFloat32(transposeBlock(w, rows, inF, transposed.subarray(0, rows * inF)), dtype);
         }
-        const w = ckpt.readRows(info, r0, r1, block);
-        if (merge) mergeLoraRows(w, r0, r1, merge);
-        const bytes = fromFloat32(transposeBlock(w, rows, inF, transposed.subarray(0, rows * inF)), dtype);
         if (rows === out) {
           write(decl, 0, bytes);
           continue;

@@ -42,6 +42,14 @@ export function intFlag(min: number) {
     .pipe(z.number().int().min(min, `must be at least ${min}`));
 }
 
+/** A number flag given as text (`--dev-ratio 0.1`); empty text is refused (Number('') is 0). */
+export function numberFlag() {
+  return z
+    .string()
+    .regex(/^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/, 'expected a number')
+    .transform(Number);
+}
+
 export async function runCli(usage: string, main: (argv: string[], signal: AbortSignal) => Promise<void>): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {

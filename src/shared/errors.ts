@@ -8,6 +8,8 @@
 export const ERROR_STATUS = {
   INVALID_REQUEST: 400,
   INVALID_JSON: 400,
+  /** An input file that cannot be used as a whole (bad header, unreadable, wrong format). */
+  INVALID_DATA: 400,
   CONTEXT_LENGTH_EXCEEDED: 400,
   TOKEN_BUDGET_EXCEEDED: 400,
   INVALID_API_KEY: 401,
@@ -24,6 +26,8 @@ export const ERROR_STATUS = {
   CANCELLED: 499,
   INTERNAL: 500,
   WORKER_ERROR: 502,
+  /** A service that a data tool talks to (the evaluator's target) failed or is unreachable. */
+  UPSTREAM_ERROR: 502,
   OVERLOADED: 503,
   NO_HEALTHY_WORKER: 503,
   BREAKER_OPEN: 503,

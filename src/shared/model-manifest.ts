@@ -37,6 +37,23 @@ export const ModelDimsSchema = z.object({
 });
 export type ModelDims = z.infer<typeof ModelDimsSchema>;
 
+/**
+ * ChatGLM3's special tokens, appended after the SentencePiece pieces in this order: their ids are
+ * the model file's piece count + 0…8 (64789… for ChatGLM3-6B), never a fixed table.
+ */
+export const CHATGLM3_SPECIAL_TOKENS = [
+  '[MASK]',
+  '[gMASK]',
+  '[sMASK]',
+  'sop',
+  'eop',
+  '<|system|>',
+  '<|user|>',
+  '<|assistant|>',
+  '<|observation|>',
+] as const;
+export type SpecialToken = (typeof CHATGLM3_SPECIAL_TOKENS)[number];
+
 export const TokenizerInfoSchema = z.object({
   file: z.string(),
   /** Pieces in the SentencePiece model; ChatGLM3's special tokens follow them. */

@@ -27,22 +27,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { SentencePieceProcessor } from '@sctg/sentencepiece-js';
+import { CHATGLM3_SPECIAL_TOKENS, type SpecialToken } from './model-manifest.js';
 import type { ChatMessage } from './protocol.js';
 import { decodeSentencePieceModel, PieceType, SentencePieceModelError } from './sentencepiece-model.js';
 
-/** ChatGLM3's special tokens, in the order in which they follow the SentencePiece pieces. */
-export const CHATGLM3_SPECIAL_TOKENS = [
-  '[MASK]',
-  '[gMASK]',
-  '[sMASK]',
-  'sop',
-  'eop',
-  '<|system|>',
-  '<|user|>',
-  '<|assistant|>',
-  '<|observation|>',
-] as const;
-export type SpecialToken = (typeof CHATGLM3_SPECIAL_TOKENS)[number];
+export { CHATGLM3_SPECIAL_TOKENS, type SpecialToken };
 
 /** Bytes a UTF-8 character takes, from its first byte; 0 for a byte that cannot start one. */
 function utf8Length(lead: number): number {

@@ -71,7 +71,7 @@ export function loadAdapters(manifest: ModelManifest, adaptersDir: string): Adap
       if (index === undefined) {
         throw new AppError(
           'ADAPTER_MISMATCH',
-          `${dir}: adapts ${layer.module} of layer ${layer.layer}, which this model's graph takes no LoRA input for (export the model with LoRA inputs for ${layer.module})`,
+          `${dir}: adapts ${layer.module} of layer ${layer.layer}, which this model's graph takes no LoRA input for (export the model with --adapter-mode runtime --lora-targets including ${layer.module})`,
         );
       }
       factors.set(index, layer);

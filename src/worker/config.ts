@@ -20,6 +20,10 @@ export const WorkerConfigSchema = z.object({
     .min(1)
     .default('models/demo-tiny')
     .describe('model directory written by the model builder (model.json, model.onnx, tokenizer.model)'),
+  demoModel: z
+    .enum(['tiny', 'bench', 'off'])
+    .default('tiny')
+    .describe('when modelDir holds no model.json, build this random-weight demo model there first (off: refuse to start); set off in production'),
   adaptersDir: z
     .string()
     .min(1)
@@ -51,11 +55,11 @@ export const WorkerConfigSchema = z.object({
         .number()
         .int()
         .min(1)
-        .default(256)
-        .describe('prompt tokens prefilled between two decode steps (long prompts are split)'),
+        .default(128)
+        .describe('prompt tokens prefilled between two decode steps (long prompts are split; bounds how long one model run blocks the worker)'),
     })
     .prefault({}),
-  shutdownGraceMs: z.number().int().min(0).default(10000).describe('on SIGTERM, time given to running requests before they are cancelled'),
+  shutdownGraceMs: z.number().int().min(0).default(8000).describe('on SIGTERM, time given to running requests before they end with an error event (below the supervisor stop timeout)'),
 });
 
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;

@@ -14,6 +14,8 @@ export class WorkerMetrics {
   readonly runningSequences: Gauge;
   readonly kvTokensInUse: Gauge;
   readonly kvTokensReserved: Gauge;
+  readonly queueCapacity: Gauge;
+  readonly kvTokensCapacity: Gauge;
   readonly batchSize: Histogram;
   readonly stepSeconds: Histogram;
   readonly prefillTokens: Counter;
@@ -36,6 +38,14 @@ export class WorkerMetrics {
     this.kvTokensReserved = new Gauge({
       name: 'worker_kv_tokens_reserved',
       help: 'KV-cache tokens reserved by running sequences (prompt + max_tokens)',
+      registers,
+    });
+    // The limits beside the levels, so that alerts and dashboards can say "near full" without
+    // knowing each worker's configuration.
+    this.queueCapacity = new Gauge({ name: 'worker_queue_capacity', help: 'Waiting requests the queue holds at most (scheduler.maxQueue)', registers });
+    this.kvTokensCapacity = new Gauge({
+      name: 'worker_kv_tokens_capacity',
+      help: 'KV-cache tokens running sequences may reserve at most (scheduler.maxKvTokens)',
       registers,
     });
     this.batchSize = new Histogram({ name: 'worker_batch_size', help: 'Sequences per decode step', buckets: BATCH_BUCKETS, registers });

@@ -35,7 +35,7 @@ import { floatToHalf } from '../model/dtype.js';
 import { isRuntimeAdapter, type AdapterSet } from './adapters.js';
 import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from './engine.js';
 
-export const CAPACITY_STEP = 64;
+export const CAPACITY_STEP = 32;
 
 export interface DeviceOptions {
   provider: 'cpu' | 'cuda';

@@ -114,6 +114,8 @@ export class Scheduler {
     this.vocabSize = engine.info.vocabSize;
     this.maxRunning = Math.min(options.maxRunningSequences, engine.info.maxSequences);
     this.sampler = new Sampler(this.vocabSize);
+    metrics.queueCapacity.set(options.maxQueue);
+    metrics.kvTokensCapacity.set(options.maxKvTokens);
     this.rawRow = new Float32Array(this.vocabSize);
     this.loopDone = this.loop();
   }
@@ -251,7 +253,8 @@ export class Scheduler {
   private async prefillSome(): Promise<boolean> {
     let budget = this.options.prefillChunkTokens;
     let ran = false;
-    for (const seq of this.running) {
+    // A snapshot: a sequence that finishes on its first token leaves `running` during the loop.
+    for (const seq of [...this.running]) {
       if (budget <= 0) break;
       if (seq.state !== 'prefill' || seq.cancelled) continue;
       const prompt = seq.req.promptIds;

@@ -12,7 +12,7 @@ export interface FakeWorker {
   url: string;
   child: ChildProcess;
   script(s: Partial<FakeScript>): Promise<void>;
-  stats(): Promise<{ requests: number; cancelled: number; completed: number; active: number; last: Record<string, unknown> | null }>;
+  stats(): Promise<{ pid: number; requests: number; cancelled: number; completed: number; active: number; last: Record<string, unknown> | null }>;
   stop(): Promise<void>;
 }
 

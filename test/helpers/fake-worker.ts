@@ -45,7 +45,7 @@ const DEFAULT_SCRIPT: FakeScript = {
 };
 
 let script: FakeScript = { ...DEFAULT_SCRIPT, ...(JSON.parse(process.env.FAKE_WORKER_SCRIPT ?? '{}') as Partial<FakeScript>) };
-const stats = { requests: 0, cancelled: 0, completed: 0, active: 0, last: null as unknown };
+const stats = { pid: process.pid, requests: 0, cancelled: 0, completed: 0, active: 0, last: null as unknown };
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);

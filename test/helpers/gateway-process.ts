@@ -1,47 +1,47 @@
-/** A gateway as a real process (`node dist/src/cli/gateway.js`), configured by environment. */
+/** Runs the real gateway CLI (`dist/src/cli/gateway.js`) as a process on a free loopback port. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { freePort, sleep } from '../../src/shared/net.js';
-import { CLI_DIR } from './paths.js';
+import { CLI_DIR, PROJECT_ROOT } from './paths.js';
 
 export interface GatewayProcess {
   url: string;
   child: ChildProcess;
-  output(): string;
-  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
-  stop(graceMs?: number): Promise<void>;
+  stop(): Promise<void>;
 }
 
-export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
+/** Starts the gateway with `env` (GATEWAY_* variables) and waits until /healthz answers. */
+export async function startGatewayProcess(env: Record<string, string> = {}): Promise<GatewayProcess> {
   const port = await freePort();
-  let output = '';
+  let stderr = '';
   const child = spawn(process.execPath, [join(CLI_DIR, 'gateway.js')], {
-    env: { ...process.env, GATEWAY_PORT: String(port), GATEWAY_LOG_LEVEL: 'warn', GATEWAY_DRAIN_TIMEOUT_MS: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: String(port), GATEWAY_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const stop = async (graceMs = 5000) => {
+  const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
   };
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}: ${output}`);
+  // Up to 30 s: several gateways starting at once on a busy two-core machine take a while.
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}: ${stderr}`);
     try {
       const res = await fetch(`${url}/healthz`);
       await res.text();
-      if (res.status === 200) return { url, child, output: () => output, stop };
+      if (res.ok) return { url, child, stop };
     } catch {
       // not listening yet
     }
     await sleep(50);
   }
   await stop();
-  throw new Error(`gateway did not answer /healthz: ${output}`);
+  throw new Error(`gateway did not answer /healthz: ${stderr}`);
 }

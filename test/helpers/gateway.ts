@@ -32,7 +32,8 @@ export function testConfig(over: DeepPartial<GatewayConfig> = {}): GatewayConfig
     },
     redis: { url: '' },
     knowledgeBase: { path: KB_FIXTURE, minScore: 1 },
-    workers: { healthIntervalMs: 100, healthTimeoutMs: 500 },
+    // Generous timeouts: the machine running the tests may be busy.
+    workers: { healthIntervalMs: 100, healthTimeoutMs: 2000 },
   };
   return gatewayConfig(merge(base, over as Record<string, unknown>));
 }

@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -18,6 +18,7 @@ import { DEMO_PRESETS, ensureDemoModel, makeDemoModel, writeRandomAdapter, write
 import { demoTokenizerBytes, trainDemoTokenizer } from '../../src/model/demo-tokenizer.js';
 import { exportModel } from '../../src/model/export-model.js';
 import { readPeftAdapter } from '../../src/model/peft-adapter.js';
+import { Checkpoint, writeSafetensors } from '../../src/model/safetensors.js';
 import { PieceType, decodeSentencePieceModel } from '../../src/shared/sentencepiece-model.js';
 import { CLI_DIR } from '../helpers/paths.js';
 import { logitsAt, maskRow, maxAbsDiff, openModel, rightPadded, runStep, type Feeds, type OpenModel } from '../helpers/model-driver.js';
@@ -137,6 +138,22 @@ test('a sharded F16 checkpoint exports exactly like the same weights in one file
     await exportModel({ hfDir: sharded, outDir: join(work, `sharded-${dtype}`), dtype, name: 'same' });
     assert.equal(sha(join(work, `single-${dtype}/model.onnx.data`)), sha(join(work, `sharded-${dtype}/model.onnx.data`)));
   }
+  // F16 into an fp16 graph moves raw half values; the same values stored as F32 go through
+  // float conversion. Both must give the same bytes.
+  const widened = join(work, 'f32-of-f16');
+  mkdirSync(widened);
+  for (const f of ['config.json', 'tokenizer.model']) copyFileSync(join(single, f), join(widened, f));
+  const ckpt = Checkpoint.open(single);
+  writeSafetensors(
+    join(widened, 'model.safetensors'),
+    ckpt.names().map((name) => {
+      const values = ckpt.readAll(ckpt.info(name));
+      return { name, dtype: 'F32', shape: ckpt.info(name).shape, write: (sink) => sink(new Uint8Array(values.buffer)) };
+    }),
+  );
+  ckpt.close();
+  await exportModel({ hfDir: widened, outDir: join(work, 'widened-fp16'), dtype: 'fp16', name: 'same' });
+  assert.equal(sha(join(work, 'single-fp16/model.onnx.data')), sha(join(work, 'widened-fp16/model.onnx.data')));
 });
 
 test('runtime LoRA on all four linear modules equals the same adapter merged', async () => {

@@ -132,3 +132,13 @@ test('no key, a wrong key and a malformed key all get the same 401', async () =>
   const viaHeader = await app.inject({ method: 'GET', url: '/v1/models', headers: { 'x-api-key': 'sk-test-tenant-a-0123456789' } });
   assert.equal(viaHeader.statusCode, 200);
 });
+
+test('the OpenAPI document and the docs page are served', async () => {
+  const doc = await app.inject({ method: 'GET', url: '/docs/json' });
+  assert.equal(doc.statusCode, 200);
+  const paths = Object.keys(doc.json().paths);
+  for (const p of ['/v1/chat', '/v1/chat/completions', '/v1/completions', '/v1/models', '/admin/degrade']) assert.ok(paths.includes(p), p);
+  assert.equal(doc.json().paths['/v1/chat'].post.requestBody.content['application/json'].schema.properties.messages.type, 'array');
+  const page = await app.inject({ method: 'GET', url: '/docs' });
+  assert.ok(page.statusCode === 200 || page.statusCode === 302, String(page.statusCode));
+});

@@ -185,3 +185,39 @@ test('workers found through a DNS name', async () => {
   const res = await chat(app);
   assert.equal(res.json().degraded, false);
 });
+
+test('closing lets open answers finish within drainTimeoutMs, then cuts them', async () => {
+  await a.script({ tokenDelayMs: 400 });
+  await b.script({ tokenDelayMs: 400 });
+  const g = await gateway({ drainTimeoutMs: 300 });
+  const pending = chat(g, { stream: true });
+  assert.ok(await until(() => g.gateway.answerer.inProgress === 1, 2000));
+  const t0 = performance.now();
+  const closing = g.close();
+  app = undefined;
+  const late = await chat(g);
+  assert.equal(late.statusCode, 503, 'a closing gateway takes no new requests');
+  await closing;
+  const elapsed = performance.now() - t0;
+  const events = sseData((await pending).body);
+  assert.equal((events.at(-1) as { error: { code: string } }).error.code, 'service_unavailable');
+  assert.ok(events.length < 9, 'the stream was cut before its end');
+  assert.ok(elapsed < 3000, `close took ${elapsed} ms`);
+});
+
+test('a worker that stops answering health checks is taken out after unhealthyThreshold of them, and comes back', async () => {
+  const frozen = await startFakeWorker();
+  try {
+    app = await testGateway({ workers: { urls: [frozen.url], healthIntervalMs: 100, healthTimeoutMs: 150, unhealthyThreshold: 3 } as GatewayConfig['workers'] });
+    assert.equal(app.gateway.pool.healthyCount(), 1);
+    frozen.child.kill('SIGSTOP');
+    assert.ok(await until(() => app!.gateway.pool.snapshot()[0]!.last_error !== null, 3000), 'a check failed');
+    assert.equal(app.gateway.pool.healthyCount(), 1, 'one unanswered check is not enough');
+    assert.ok(await until(() => app!.gateway.pool.healthyCount() === 0, 5000), 'taken out after three');
+    frozen.child.kill('SIGCONT');
+    assert.ok(await until(() => app!.gateway.pool.healthyCount() === 1, 5000), 'back when it answers again');
+  } finally {
+    frozen.child.kill('SIGCONT');
+    await frozen.stop();
+  }
+});

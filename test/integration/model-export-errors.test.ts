@@ -99,9 +99,11 @@ test('a non-float tensor where a weight belongs', () => {
   assertRefused(['--hf', dir], [/tensor transformer\.encoder\.layers\.1\.self_attention\.query_key_value\.weight: dtype I32 is not a float type/]);
 });
 
-test('a missing tokenizer.model', () => {
+test('a missing or garbage tokenizer.model', () => {
   const dir = hf('no-tokenizer', { without: ['tokenizer.model'] });
   assertRefused(['--hf', dir], [/no-tokenizer\/tokenizer\.model: missing/]);
+  writeFileSync(join(dir, 'tokenizer.model'), Buffer.from('this is not a SentencePiece model'));
+  assertRefused(['--hf', dir], [/INVALID_MODEL_FILE/, /no-tokenizer\/tokenizer\.model: not a SentencePiece model/]);
 });
 
 test('an adapter for another model: shapes, then target modules', () => {

@@ -23,6 +23,7 @@ function config(model: TinyModel, extra: Record<string, unknown> = {}): WorkerCo
   return WorkerConfigSchema.parse({
     modelDir: model.modelDir,
     adaptersDir: model.adaptersDir,
+    demoModel: 'off',
     device: { intraOpThreads: 1 },
     ...extra,
   });

@@ -199,3 +199,18 @@ test('a killed worker leaves a stream without an end event, never one that looks
   assert.ok(r.events.length >= 2);
   assert.ok(!r.events.some((e) => e.type === 'end'));
 });
+
+test('SIGTERM with no grace time ends running generations with an error event (never a false end) and exits 0', async () => {
+  const w = await startWorker({ WORKER_MODEL_DIR: model.modelDir, WORKER_ADAPTERS_DIR: model.adaptersDir, WORKER_SHUTDOWN_GRACE_MS: '0' });
+  let tokens = 0;
+  const exited = new Promise<number | null>((r) => w.child.once('exit', (code) => r(code)));
+  const r = await generate(w.url, greedy(golden.base[0]!.input_ids, { max_tokens: 230 }), {
+    onEvent: (e) => {
+      if (e.type === 'token' && ++tokens === 2) w.child.kill('SIGTERM');
+    },
+  });
+  const last = r.events.at(-1)!;
+  assert.ok(last.type === 'error' && last.code === 'NOT_READY', JSON.stringify(last));
+  assert.ok(!r.events.some((e) => e.type === 'end'));
+  assert.equal(await exited, 0);
+});

@@ -85,12 +85,12 @@ test('top-p on a large flat vocabulary widens its candidate set until it holds t
   for (let i = 0; i < v; i++) logits[i] = i < 1000 ? 5 : -5; // 1000 equally likely, the rest nearly never
   const rng = createRng(9);
   const seen = new Set<number>();
-  for (let i = 0; i < 800; i++) {
+  for (let i = 0; i < 300; i++) {
     const id = s.sample(Float32Array.from(logits), { temperature: 1, top_p: 0.9 }, rng);
     assert.ok(id < 1000, `id ${id} is outside the nucleus`);
     seen.add(id);
   }
-  assert.ok(seen.size > 450, `only ${seen.size} of the nucleus drawn`);
+  assert.ok(seen.size > 200, `only ${seen.size} of the nucleus drawn`);
 });
 
 test('logprobs are the log-softmax of the raw logits with the top N in order', () => {

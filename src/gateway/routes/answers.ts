@@ -15,16 +15,23 @@ function modelNotFound(name: string, param: string): AppError {
   return new AppError('MODEL_NOT_FOUND', `the model ${JSON.stringify(name.slice(0, 256))} does not exist`, { param });
 }
 
-/** Sampling fields shared by the two OpenAI routes, with null meaning "not given". */
-function sampling(body: ChatCompletionsBody | CompletionsBody) {
-  const out: Partial<GenerateRequestInput> = {};
-  if (body.temperature != null) out.temperature = body.temperature;
-  if (body.top_p != null) out.top_p = body.top_p;
-  if (body.top_k != null) out.top_k = body.top_k;
-  if (body.repetition_penalty != null) out.repetition_penalty = body.repetition_penalty;
-  if (body.seed != null) out.seed = body.seed;
-  if (body.stop != null) out.stop = typeof body.stop === 'string' ? [body.stop] : body.stop;
-  return out;
+/**
+ * What the two OpenAI routes share: `model` resolved to a base model or an adapter (404 when
+ * nobody serves it), and the worker request's id, max_tokens, adapter and sampling fields, with
+ * null meaning "not given".
+ */
+function openaiRequest(pool: Gateway['pool'], id: string, body: ChatCompletionsBody | CompletionsBody, maxTokens: number) {
+  const resolved = pool.resolveModel(body.model);
+  if (!resolved) throw modelNotFound(body.model, 'model');
+  const generate: GenerateRequestInput = { id, max_tokens: maxTokens };
+  if (resolved.adapter !== undefined) generate.adapter = resolved.adapter;
+  if (body.temperature != null) generate.temperature = body.temperature;
+  if (body.top_p != null) generate.top_p = body.top_p;
+  if (body.top_k != null) generate.top_k = body.top_k;
+  if (body.repetition_penalty != null) generate.repetition_penalty = body.repetition_penalty;
+  if (body.seed != null) generate.seed = body.seed;
+  if (body.stop != null) generate.stop = typeof body.stop === 'string' ? [body.stop] : body.stop;
+  return { adapter: resolved.adapter, generate };
 }
 
 function openaiMessages(body: ChatCompletionsBody): ChatMessage[] {
@@ -72,26 +79,19 @@ export async function answerRoutes(app: FastifyInstance, gw: Gateway): Promise<v
     { schema: { body: schemas.ChatCompletionsBody, summary: 'OpenAI-compatible chat completions', tags: ['openai'] }, config: { tokenBudget: true } },
     async (request, reply) => {
       const body = request.body;
-      const resolved = pool.resolveModel(body.model);
-      if (!resolved) throw modelNotFound(body.model, 'model');
+      const { adapter, generate } = openaiRequest(pool, request.id, body, body.max_completion_tokens ?? body.max_tokens ?? defaultMaxTokens);
       const messages = openaiMessages(body);
       const question = messages[messages.length - 1]!.content;
       if (question.trim() === '') {
         throw new AppError('INVALID_REQUEST', 'the last user message is empty', { param: `messages.${messages.length - 1}.content` });
       }
-      const generate: GenerateRequestInput = {
-        id: request.id,
-        messages,
-        max_tokens: body.max_completion_tokens ?? body.max_tokens ?? defaultMaxTokens,
-        ...sampling(body),
-      };
-      if (resolved.adapter !== undefined) generate.adapter = resolved.adapter;
+      generate.messages = messages;
       if (body.logprobs) generate.logprobs = body.top_logprobs ?? 0;
       return answerer.answer(request, reply, {
         route: 'chat_completions',
         format: chatCompletionsFormat,
         model: body.model,
-        adapter: resolved.adapter,
+        adapter,
         generate,
         question,
         stream: body.stream === true,
@@ -106,22 +106,15 @@ export async function answerRoutes(app: FastifyInstance, gw: Gateway): Promise<v
     { schema: { body: schemas.CompletionsBody, summary: 'OpenAI-compatible raw completions (no chat template)', tags: ['openai'] }, config: { tokenBudget: true } },
     async (request, reply) => {
       const body = request.body;
-      const resolved = pool.resolveModel(body.model);
-      if (!resolved) throw modelNotFound(body.model, 'model');
-      const generate: GenerateRequestInput = {
-        id: request.id,
-        max_tokens: body.max_tokens ?? defaultMaxTokens,
-        ...sampling(body),
-      };
+      const { adapter, generate } = openaiRequest(pool, request.id, body, body.max_tokens ?? defaultMaxTokens);
       if (typeof body.prompt === 'string') generate.prompt = body.prompt;
       else generate.prompt_ids = body.prompt;
-      if (resolved.adapter !== undefined) generate.adapter = resolved.adapter;
       if (body.logprobs != null) generate.logprobs = body.logprobs;
       return answerer.answer(request, reply, {
         route: 'completions',
         format: completionsFormat,
         model: body.model,
-        adapter: resolved.adapter,
+        adapter,
         generate,
         question: typeof body.prompt === 'string' ? body.prompt : '',
         stream: body.stream === true,

@@ -1,0 +1,58 @@
+/**
+ * `npm start` as a new user runs it: the gateway makes the demo model, supervises a real worker
+ * on it, answers /v1/chat from the model (not the fallback), and stops cleanly on SIGTERM.
+ * Run in a temporary working directory so the demo model lands there.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/shared/net.js';
+import { until } from '../helpers/gateway.js';
+import { CLI_DIR } from '../helpers/paths.js';
+
+test('npm start: demo model, a supervised real worker, an answer, a clean stop', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'npm-start-'));
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(CLI_DIR, 'start.js')], {
+    cwd,
+    env: { ...process.env, GATEWAY_PORT: String(port), GATEWAY_REDIS_URL: '', GATEWAY_LOG_LEVEL: 'warn', WORKER_LOG_LEVEL: 'warn', WORKER_DEVICE_INTRA_OP_THREADS: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    const up = await until(async () => {
+      try {
+        return ((await (await fetch(`${base}/readyz`)).json()) as { healthy_workers: number }).healthy_workers === 1;
+      } catch {
+        return false;
+      }
+    }, 60_000, 200);
+    assert.ok(up, `the service came up with its worker: ${out}`);
+    assert.match(out, /serving the demo model chatglm3-demo-tiny/);
+    assert.ok(existsSync(join(cwd, 'models/demo-tiny/model.onnx')));
+    const res = await fetch(`${base}/v1/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: '借钱不还怎么办？' }], max_tokens: 8 }),
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { model: string; degraded: unknown; usage: { completion_tokens: number } };
+    assert.equal(body.degraded, false);
+    assert.equal(body.model, 'chatglm3-demo-tiny');
+    assert.ok(body.usage.completion_tokens >= 1);
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number];
+    assert.equal(code, 0, out);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,60 @@
+/**
+ * The Debian packages the tests use, and how to tell whether each is there. `npm test` installs
+ * the missing ones when it runs as root with apt-get, and otherwise stops with the one line that
+ * installs them (test/run.ts).
+ */
+import { spawnSync } from 'node:child_process';
+
+export interface SystemPackage {
+  /** Debian package name. */
+  pkg: string;
+  /** What needs it. */
+  why: string;
+  present(): boolean;
+}
+
+export function hasCommand(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** True when dpkg says the package is installed (Go library packages install no command). */
+function dpkgInstalled(pkg: string): boolean {
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.includes('install ok installed');
+}
+
+export const SYSTEM_PACKAGES: SystemPackage[] = [
+  { pkg: 'redis-server', why: 'private Redis for the tests', present: () => hasCommand('redis-server') },
+  { pkg: 'prometheus', why: 'promtool: scrape config, alert rules and their unit tests', present: () => hasCommand('promtool') },
+  { pkg: 'golang-go', why: 'builds helm-template for the chart tests', present: () => hasCommand('go') },
+  ...['golang-github-masterminds-sprig-dev', 'golang-github-ghodss-yaml-dev', 'golang-gopkg-yaml.v3-dev'].map((pkg) => ({
+    pkg,
+    why: 'Go sources helm-template is built from',
+    present: () => dpkgInstalled(pkg),
+  })),
+];
+
+export function missingPackages(): SystemPackage[] {
+  return SYSTEM_PACKAGES.filter((p) => !p.present());
+}
+
+export function installLine(missing: SystemPackage[]): string {
+  return `sudo apt-get install -y ${missing.map((p) => p.pkg).join(' ')}`;
+}
+
+/**
+ * Installs what is missing when running as root with apt-get; returns what is still missing.
+ * One `apt-get update` and one `apt-get install` for all of them.
+ */
+export function ensureSystemPackages(log: (line: string) => void = console.log): SystemPackage[] {
+  const missing = missingPackages();
+  if (missing.length === 0) return [];
+  if (process.getuid?.() === 0 && hasCommand('apt-get')) {
+    const names = missing.map((p) => p.pkg);
+    log(`installing Debian packages the tests need: ${names.join(' ')}`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], { stdio: 'inherit', env });
+  }
+  return missingPackages();
+}
