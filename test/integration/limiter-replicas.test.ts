@@ -269,15 +269,17 @@ test('outage, local policy: Redis killed under load; limits hold per replica, no
   const results: { phase: 'before' | 'outage' | 'after'; status: number; ms: number }[] = [];
   let phase: 'before' | 'outage' | 'after' = 'before';
   let running = true;
+  // Four loops, one per replica: enough to keep every bucket short, not so many that the
+  // machine's own scheduling noise swamps the 100 ms bound.
   const load = Promise.all(
-    Array.from({ length: 8 }, async (_, i) => {
+    Array.from({ length: 4 }, async (_, i) => {
       while (running) {
         const r = await call(gateways[i % 4]!, '/v1/chat', tenant, { messages: [{ role: 'user', content: '合同' }], max_tokens: 8 });
         results.push({ phase, status: r.status, ms: r.ms });
       }
     }),
   );
-  await sleep(1500);
+  await sleep(3000);
   const redisBefore = await Promise.all(gateways.map((g) => metric(g, /^gateway_ratelimit_decisions_total\{bucket="requests",outcome="allowed",source="redis"/)));
   phase = 'outage';
   await redis.stop();
