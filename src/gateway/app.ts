@@ -12,6 +12,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { ConfigError } from '../shared/config.js';
 import { loggerOptions } from '../shared/logging.js';
 import { sleep } from '../shared/net.js';
 import { Answerer, type AnswerHooks } from './answer.js';
@@ -214,7 +215,14 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
   }
   await degrade.start();
   await pool.start();
-  if (config.model.tokenizerPath) await gateway.prompts.loadFile(config.model.tokenizerPath);
+  if (config.model.tokenizerPath) {
+    try {
+      await gateway.prompts.loadFile(config.model.tokenizerPath);
+    } catch (err) {
+      await app.close();
+      throw new ConfigError(`invalid configuration: GATEWAY_MODEL_TOKENIZER_PATH (model.tokenizerPath): ${(err as Error).message}`);
+    }
+  }
   else gateway.prompts.fetchFromWorkers(pool, config.workers.healthIntervalMs, config.workers.healthTimeoutMs);
   return app;
 }

@@ -15,7 +15,7 @@ import { ChatGLMTokenizer } from '../../src/shared/tokenizer.js';
 import { readyClient } from '../helpers/limiter.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { ConfigError } from '../../src/shared/config.js';
-import { freePort } from '../../src/shared/net.js';
+import { freePort, sleep } from '../../src/shared/net.js';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
 import { sseData, testGateway, until } from '../helpers/gateway.js';
 
@@ -339,5 +339,28 @@ test('with the model tokenizer, from a file or from a worker, the reservation co
   } finally {
     await worker.script({ tokenizerFile: '' });
     await fetched.app.close();
+  }
+});
+
+test('a tokenizer that cannot be used: a bad file stops start-up naming the key; a bad answer from a worker is skipped', async () => {
+  await assert.rejects(
+    gateway({}, { model: { tokenizerPath: join(GOLDEN_TINY_DIR, 'config.json') } }),
+    (err: unknown) => err instanceof ConfigError && /GATEWAY_MODEL_TOKENIZER_PATH/.test(err.message),
+  );
+  await assert.rejects(
+    gateway({}, { model: { tokenizerPath: join(GOLDEN_TINY_DIR, 'no-such-file') } }),
+    (err: unknown) => err instanceof ConfigError && /GATEWAY_MODEL_TOKENIZER_PATH.*cannot be read/.test(err.message),
+  );
+  await worker.script({ tokenizerFile: join(GOLDEN_TINY_DIR, 'config.json') });
+  const g = await gateway();
+  try {
+    await sleep(400); // several attempts at the health interval
+    assert.equal(g.app.gateway.prompts.exact, false, 'still the upper bound');
+    const r = await g.app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('big'), payload: chat('你好', 10) });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers['x-ratelimit-remaining-tokens'], String(3000 - cost('你好', 10)));
+  } finally {
+    await worker.script({ tokenizerFile: '' });
+    await g.app.close();
   }
 });
