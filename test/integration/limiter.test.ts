@@ -160,6 +160,16 @@ test('the global buckets are shared by every tenant and refuse by name', async (
   } finally {
     await t.limiter.close();
   }
+  const g = testLimiter(redis, { tiers: TIERS, global: { tokens: { perMinute: 600, burst: 500 } } });
+  try {
+    const d = await g.limiter.admit(g.tenant('g-tokens'), { promptTokens: 100, maxTokens: 300 });
+    assert.deepEqual(d.buckets.map((b) => [b.name, b.remaining]), [['requests', 999], ['tokens', 9600], ['global-tokens', 100]]);
+    await assert.rejects(g.limiter.admit(g.tenant('g-tokens'), { promptTokens: 100, maxTokens: 401 }), /the service-wide token bucket holds at most 500/);
+    const short = await g.limiter.admit(g.tenant('g-other'), { promptTokens: 100, maxTokens: 100 });
+    assert.equal(short.limitedBy, 'global-tokens', 'another tenant meets the same global bucket');
+  } finally {
+    await g.limiter.close();
+  }
 });
 
 test('hostile tenant names never reach a key unescaped', async () => {
