@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CSV_INPUT_FLAGS, CSV_INPUT_SHAPE, CSV_INPUT_USAGE } from '../data/csv-flags.js';
 import { parseFlags, runCli } from '../shared/cli.js';
 import { buildKnowledgeBase } from '../data/knowledge-base.js';
-import { startProgress, type Progress } from '../data/progress.js';
+import { startProgress, type Progress } from '../shared/progress.js';
 import { formatDropped } from '../data/row-filter.js';
 
 const USAGE = `usage: npm run build-kb -- --csv FILE --out FILE.jsonl [options]

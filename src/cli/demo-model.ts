@@ -1,7 +1,7 @@
 /** `npm run demo-model -- --preset tiny|bench --out DIR [...]`: a random-weight ChatGLM3 model directory, made here. */
 import { mkdirSync } from 'node:fs';
 import { z } from 'zod';
-import { startProgress, type Progress } from '../data/progress.js';
+import { startProgress, type Progress } from '../shared/progress.js';
 import { intFlag, parseFlags, runCli } from '../shared/cli.js';
 
 const USAGE = `usage: npm run demo-model -- --preset tiny|bench --out DIR [options]

@@ -6,7 +6,7 @@ import { readEvalSamples } from '../data/conversations.js';
 import { writeReport } from '../data/eval-report.js';
 import { evaluate, type EvalModel } from '../data/evaluate.js';
 import { METRICS } from '../data/metrics.js';
-import { startProgress, type Progress } from '../data/progress.js';
+import { startProgress, type Progress } from '../shared/progress.js';
 import { AppError } from '../shared/errors.js';
 
 const USAGE = `usage: npm run eval -- --data dev.json --url URL [options]

@@ -1,6 +1,6 @@
 /** `npm run export -- --hf DIR --out DIR [...]`: a Hugging Face ChatGLM3 folder (+ PEFT LoRA) → the model directory. */
 import { z } from 'zod';
-import { startProgress, type Progress } from '../data/progress.js';
+import { startProgress, type Progress } from '../shared/progress.js';
 import { intFlag, parseFlags, runCli } from '../shared/cli.js';
 import { LINEAR_MODULES, isLinearModule } from '../model/chatglm-config.js';
 

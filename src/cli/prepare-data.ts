@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CSV_INPUT_FLAGS, CSV_INPUT_SHAPE, CSV_INPUT_USAGE } from '../data/csv-flags.js';
 import { numberFlag, parseFlags, runCli } from '../shared/cli.js';
 import { DEFAULT_DEV_RATIO, DEFAULT_SEED, formatSummary, prepareData } from '../data/prepare-data.js';
-import { startProgress, type Progress } from '../data/progress.js';
+import { startProgress, type Progress } from '../shared/progress.js';
 
 const USAGE = `usage: npm run prepare-data -- --csv FILE --out DIR [options]
 ${CSV_INPUT_USAGE}
