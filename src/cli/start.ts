@@ -3,11 +3,10 @@
  * prefix GATEWAY, see README) that runs `supervisor.workers` local worker processes
  * (`dist/src/cli/worker.js`, configured by WORKER_* variables) and restarts them when they
  * crash. When the worker's model directory is the default one, the demo model is made there
- * first (random weights, a few seconds, once). Anonymous access is on unless configured
- * otherwise, so that `curl` works on a fresh clone. Without a worker engine in the build, the
- * gateway runs alone and answers from its fallback; it says so at start.
+ * first (random weights, a few seconds, once), with a random demo adapter beside it unless an
+ * adapters folder is configured. Anonymous access is on unless configured otherwise, so that
+ * `curl` works on a fresh clone.
  */
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../shared/config.js';
@@ -26,20 +25,25 @@ try {
   } else if (s.command) {
     workers = { command: s.command, args: s.args };
     banner = `${s.workers} local worker(s): ${s.command} ${s.args.join(' ')}`;
-  } else if (existsSync(WORKER_CLI)) {
+  } else {
     workers = { command: process.execPath, args: [WORKER_CLI, ...s.args] };
     // Loaded here only: the gateway itself never imports the model code.
     const { loadWorkerConfig, WorkerConfigSchema } = await import('../worker/config.js');
     const modelDir = loadWorkerConfig(process.env).modelDir;
     if (modelDir === WorkerConfigSchema.parse({}).modelDir) {
-      const { ensureDemoModel } = await import('../model/demo-model.js');
+      const { ensureDemoAdapter, ensureDemoModel } = await import('../model/demo-model.js');
       const manifest = await ensureDemoModel(modelDir, 'tiny');
-      banner = `${s.workers} local worker(s) serving the demo model ${manifest.name} (random weights: the answers are noise) from ${modelDir}`;
+      let adapters = '';
+      if (process.env.WORKER_ADAPTERS_DIR === undefined) {
+        // The workers inherit this environment: they load the demo adapter from here.
+        process.env.WORKER_ADAPTERS_DIR = join(modelDir, 'adapters');
+        ensureDemoAdapter(process.env.WORKER_ADAPTERS_DIR, manifest, 'tiny');
+        adapters = ' with the random adapter `legal-demo`';
+      }
+      banner = `${s.workers} local worker(s) serving the demo model ${manifest.name}${adapters} (random weights: the answers are noise) from ${modelDir}`;
     } else {
       banner = `${s.workers} local worker(s) serving ${modelDir}`;
     }
-  } else {
-    banner = 'no worker engine in this build (dist/src/cli/worker.js is missing): every answer comes from the fallback (knowledge base or canned text), marked `degraded`';
   }
   const running = await serve(config, workers ? { workers } : {});
   const kb = running.app.gateway.fallback.knowledgeBaseSize;

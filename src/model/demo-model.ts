@@ -11,9 +11,9 @@
  * weights are near 1. Tensors are generated and written in row blocks: memory stays small
  * whatever the size.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { CHATGLM3_SPECIAL_TOKENS, MANIFEST_FILE, ModelManifestSchema, type ModelManifest } from '../shared/model-manifest.js';
 import { chatglmModel, checkpointTensors, linearShape, type ChatglmConfig, type LinearModule } from './chatglm-config.js';
@@ -271,4 +271,27 @@ export async function ensureDemoModel(dir: string, preset: DemoPreset): Promise<
     if (built) return built;
     throw err;
   }
+}
+
+/** The name of the random adapter that `ensureDemoAdapter` writes beside the demo model. */
+export const DEMO_ADAPTER_NAME = 'legal-demo';
+
+/**
+ * A random PEFT adapter for the demo model at `adaptersDir/legal-demo`, written on first use, so
+ * that the embedded default shows per-request adapter routing (`model: "legal-demo"`). Written
+ * into a temporary sibling and renamed, so a crash never leaves half an adapter.
+ */
+export function ensureDemoAdapter(adaptersDir: string, manifest: ModelManifest, preset: DemoPreset): string {
+  const dir = join(adaptersDir, DEMO_ADAPTER_NAME);
+  if (existsSync(join(dir, 'adapter_config.json')) && existsSync(join(dir, 'adapter_model.safetensors'))) return dir;
+  mkdirSync(adaptersDir, { recursive: true });
+  const tmp = mkdtempSync(join(dirname(dir), `.${DEMO_ADAPTER_NAME}-`));
+  try {
+    writeRandomAdapter(tmp, { ...DEMO_PRESETS[preset], padded_vocab_size: manifest.dims.vocab_size }, { seed: 1 });
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return dir;
 }

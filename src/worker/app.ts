@@ -137,9 +137,12 @@ export function buildWorkerApp(options: WorkerAppOptions): WorkerApp {
     void reply.status(err.status).send(errorEnvelope(err));
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Polled every few seconds by every gateway: their request lines would drown the log.
+  const polled = { logLevel: 'warn' } as const;
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/healthz', polled, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', polled, async (_request, reply) => {
     const body: Readyz =
       runtime && !draining
         ? { ready: true, model: runtime.engine.info.model, execution_provider: runtime.engine.info.executionProvider }
@@ -147,7 +150,7 @@ export function buildWorkerApp(options: WorkerAppOptions): WorkerApp {
     return reply.status(body.ready ? 200 : 503).send(body);
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', polled, async (_request, reply) => {
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });
@@ -157,7 +160,7 @@ export function buildWorkerApp(options: WorkerAppOptions): WorkerApp {
     return runtime;
   };
 
-  app.get('/v1/adapters', async () => {
+  app.get('/v1/adapters', polled, async () => {
     const rt = requireRuntime();
     const info: WorkerModelInfo = {
       model: rt.engine.info.model,
@@ -168,7 +171,7 @@ export function buildWorkerApp(options: WorkerAppOptions): WorkerApp {
     return info;
   });
 
-  app.get('/v1/tokenizer', async (_request, reply) => {
+  app.get('/v1/tokenizer', polled, async (_request, reply) => {
     const rt = requireRuntime();
     return reply.type('application/octet-stream').send(Buffer.from(rt.tokenizer.modelBytes));
   });

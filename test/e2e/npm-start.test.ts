@@ -14,12 +14,17 @@ import { freePort } from '../../src/shared/net.js';
 import { until } from '../helpers/gateway.js';
 import { CLI_DIR } from '../helpers/paths.js';
 
+function withoutAdaptersDir(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { WORKER_ADAPTERS_DIR: _unused, ...rest } = env;
+  return rest;
+}
+
 test('npm start: demo model, a supervised real worker, an answer, a clean stop', async () => {
   const cwd = mkdtempSync(join(tmpdir(), 'npm-start-'));
   const port = await freePort();
   const child = spawn(process.execPath, [join(CLI_DIR, 'start.js')], {
     cwd,
-    env: { ...process.env, GATEWAY_PORT: String(port), GATEWAY_REDIS_URL: '', GATEWAY_LOG_LEVEL: 'warn', WORKER_LOG_LEVEL: 'warn', WORKER_DEVICE_INTRA_OP_THREADS: '1' },
+    env: { ...withoutAdaptersDir(process.env), GATEWAY_PORT: String(port), GATEWAY_REDIS_URL: '', GATEWAY_LOG_LEVEL: 'warn', WORKER_LOG_LEVEL: 'warn', WORKER_DEVICE_INTRA_OP_THREADS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -47,6 +52,19 @@ test('npm start: demo model, a supervised real worker, an answer, a clean stop',
     assert.equal(body.degraded, false);
     assert.equal(body.model, 'chatglm3-demo-tiny');
     assert.ok(body.usage.completion_tokens >= 1);
+
+    // The demo adapter is served beside the demo model, and chosen per request.
+    const models = (await (await fetch(`${base}/v1/models`)).json()) as { data: Array<{ id: string }> };
+    assert.deepEqual(models.data.map((m) => m.id).sort(), ['chatglm3-demo-tiny', 'legal-demo']);
+    const tuned = await fetch(`${base}/v1/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: '借钱不还怎么办？' }], adapter: 'legal-demo', max_tokens: 8, temperature: 0 }),
+    });
+    assert.equal(tuned.status, 200);
+    const tunedBody = (await tuned.json()) as { adapter: string | null; degraded: unknown };
+    assert.equal(tunedBody.adapter, 'legal-demo');
+    assert.equal(tunedBody.degraded, false);
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
     const [code] = (await exited) as [number];
