@@ -14,7 +14,6 @@
  * The load generator is a closed loop over undici written here: autocannon records whole
  * milliseconds, and the limiter adds a fraction of one.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { sha256Hex } from '../src/gateway/auth.js';
@@ -22,6 +21,7 @@ import { sleep } from '../src/shared/net.js';
 import { startGatewayProcess, type GatewayProcess } from '../test/helpers/gateway-process.js';
 import { commandStats } from '../test/helpers/limiter.js';
 import { startPrivateRedis } from '../test/helpers/redis.js';
+import { cpuMs, percentile } from './measure.js';
 import { Redis } from 'ioredis';
 
 const { values: args } = parseArgs({
@@ -80,16 +80,6 @@ async function load(pool: Pool, route: Route, total: number, connections: number
     }),
   );
   return { latencies, seconds: (performance.now() - started) / 1000, statuses };
-}
-
-/** CPU time a process has used (user + system), in ms, from /proc (Linux). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 const redis = await startPrivateRedis();

@@ -16,6 +16,7 @@ import { AppError, errorEnvelope } from '../shared/errors.js';
 import type { FinishReason, GenerateRequestInput, TokenLogprob, Usage } from '../shared/protocol.js';
 import type { Tenant } from './auth.js';
 import type { DispatchBreaker } from './breaker.js';
+import { Cancel } from './cancel.js';
 import type { DegradeSwitch } from './degrade.js';
 import { eventError, type WorkerStream } from './dispatch.js';
 import type { AnswerFormat, AnswerMeta } from './formats.js';
@@ -100,8 +101,8 @@ function fallbackReason(err: AppError): FallbackReason {
 }
 
 export class Answerer {
-  /** Controllers of the answers in progress, so that a drain can cut what outlives it. */
-  private readonly active = new Set<AbortController>();
+  /** Cancellations of the answers in progress, so that a drain can cut what outlives it. */
+  private readonly active = new Set<Cancel>();
   private draining = false;
   private readonly fallbackChildren = new Map<string, { inc(): void }>();
 
@@ -150,34 +151,34 @@ export class Answerer {
     };
     const entered = await this.before(ctx);
     const startedAt = performance.now() - reply.elapsedTime;
-    const controller = new AbortController();
-    this.active.add(controller);
+    const cancel = new Cancel();
+    this.active.add(cancel);
     const onClose = () => {
-      if (!reply.raw.writableEnded) controller.abort(new AppError('CANCELLED', 'the client went away'));
+      if (!reply.raw.writableEnded) cancel.abort(new AppError('CANCELLED', 'the client went away'));
     };
     reply.raw.on('close', onClose);
     const timer = setTimeout(
-      () => controller.abort(new AppError('WORKER_TIMEOUT', `the answer took longer than ${this.options.totalTimeoutMs} ms`)),
+      () => cancel.abort(new AppError('WORKER_TIMEOUT', `the answer took longer than ${this.options.totalTimeoutMs} ms`)),
       this.options.totalTimeoutMs,
     );
     this.metrics.inFlight.inc();
     const end: AnswerEnd = { outcome: 'failed', usage: ZERO_USAGE, degraded: false };
     try {
-      const source = await this.source(plan, controller);
+      const source = await this.source(plan, cancel);
       if ('degraded' in source) {
         end.outcome = 'degraded';
         end.degraded = source.degraded;
         if (this.options.logContent) request.log.info({ question: plan.question, answer: source.text, degraded: source.degraded }, 'fallback answer');
         return this.sendFallback(request, reply, plan, source);
       }
-      return await this.sendWorker(request, reply, plan, source, controller.signal, startedAt, end);
+      return await this.sendWorker(request, reply, plan, source, cancel, startedAt, end);
     } catch (err) {
-      if (controller.signal.aborted && (controller.signal.reason as AppError).code === 'CANCELLED') end.outcome = 'cancelled';
+      if (cancel.reason?.code === 'CANCELLED') end.outcome = 'cancelled';
       throw err;
     } finally {
       clearTimeout(timer);
       reply.raw.off('close', onClose);
-      this.active.delete(controller);
+      this.active.delete(cancel);
       this.metrics.inFlight.dec();
       this.metrics.e2eByOutcome[end.outcome === 'refused' ? 'failed' : end.outcome].observe((performance.now() - startedAt) / 1000);
       this.after(ctx, entered, end);
@@ -210,16 +211,16 @@ export class Answerer {
   }
 
   /** A started worker stream, or the fallback's answer; throws when neither may answer. */
-  private async source(plan: AnswerPlan, controller: AbortController): Promise<WorkerStream | FallbackAnswer> {
+  private async source(plan: AnswerPlan, cancel: Cancel): Promise<WorkerStream | FallbackAnswer> {
     const { mode, source } = this.degrade.state;
     if (mode === 'forced') return this.fallbackAnswer(plan, source, 'forced');
     try {
-      return await this.breaker.fire(plan.generate, controller);
+      return await this.breaker.fire(plan.generate, cancel);
     } catch (err) {
       const e = err instanceof AppError ? err : new AppError('WORKER_ERROR', (err as Error).message, { cause: err });
       if (e.isClientError) throw e;
-      const reason = (controller.signal.reason as AppError | undefined)?.code;
-      if (reason === 'CANCELLED' || reason === 'SERVICE_UNAVAILABLE') throw controller.signal.reason;
+      const reason = cancel.reason?.code;
+      if (reason === 'CANCELLED' || reason === 'SERVICE_UNAVAILABLE') throw cancel.reason;
       if (mode === 'off') {
         throw new AppError('SERVICE_UNAVAILABLE', `no worker could answer (${e.message}) and the fallback is off`, {
           retryAfter: this.options.retryAfterSeconds,
@@ -294,7 +295,7 @@ export class Answerer {
     reply: FastifyReply,
     plan: AnswerPlan,
     ws: WorkerStream,
-    signal: AbortSignal,
+    cancel: Cancel,
     startedAt: number,
     end: AnswerEnd,
   ): Promise<unknown> {
@@ -308,14 +309,24 @@ export class Answerer {
     let finish: FinishReason | null = null;
     let usage: Usage | null = null;
     let failure: AppError | null = null;
+    // SSE text waiting to be written: events that arrived together leave in one write, and
+    // nothing waits, since it is written before the next event is awaited.
+    let out = '';
     if (raw) {
       const head = plan.format.head(meta);
-      if (head) raw.write(sse(head));
+      if (head) out = sse(head);
     }
     try {
-      let i = 0;
       for (;;) {
-        const event = i < ws.pending.length ? ws.pending[i++]! : (await ws.rest.next()).value;
+        let next = ws.next();
+        if (next instanceof Promise) {
+          if (out !== '') {
+            raw!.write(out);
+            out = '';
+          }
+          next = await next;
+        }
+        const event = next;
         if (event === undefined) throw new AppError('WORKER_ERROR', 'the worker ended the stream without an end event');
         if (event.type === 'start') {
           promptTokens = event.prompt_tokens;
@@ -327,7 +338,7 @@ export class Answerer {
           completionTokens += event.ids.length;
           // A token event may carry no text (bytes of a character still incomplete): no chunk then.
           if (raw && (event.text !== '' || (meta.logprobs && event.logprobs))) {
-            raw.write(sse(plan.format.delta(meta, event.text, event.logprobs, text.length)));
+            out += sse(plan.format.delta(meta, event.text, event.logprobs, text.length));
           }
           text += event.text;
           if (!raw && event.logprobs) logprobs.push(...event.logprobs);
@@ -340,8 +351,8 @@ export class Answerer {
         }
       }
     } catch (err) {
-      failure = signal.aborted
-        ? (signal.reason as AppError)
+      failure = cancel.reason
+        ? cancel.reason
         : err instanceof AppError
           ? err
           : new AppError('WORKER_ERROR', (err as Error).message, { cause: err });
@@ -355,13 +366,12 @@ export class Answerer {
       end.outcome = failure.code === 'CANCELLED' ? 'cancelled' : 'failed';
       if (failure.code !== 'CANCELLED') request.log.warn({ code: failure.code, worker: ws.worker.url, err: failure.message }, 'answer failed after the first token');
       if (!raw) throw failure;
-      if (!raw.destroyed) raw.end(sse(errorEnvelope(failure)));
+      if (!raw.destroyed) raw.end(out + sse(errorEnvelope(failure)));
       return reply;
     }
     end.outcome = finish === 'cancelled' ? 'cancelled' : 'done';
     if (this.options.logContent) request.log.info({ question: plan.question, answer: text }, 'answer');
     if (raw) {
-      let out = '';
       for (const t of plan.format.tail(meta, finish!, end.usage)) out += sse(t);
       raw.end(out + SSE_DONE);
       return reply;

@@ -169,13 +169,16 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
     if (ownRedis) redis?.disconnect();
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks on every request take callbacks, not promises: an async hook costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const child = metrics.httpChild(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
     child.count.inc();
     child.duration.observe(reply.elapsedTime / 1000);
+    done();
   });
 
   await app.register(swagger, {
@@ -192,8 +195,14 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
   // The /v1 scope: the tenant is known from its first hook on; request-rate limiting belongs
   // in this scope after it, and the token budget in the answer hooks.
   await app.register(async (scope) => {
-    scope.addHook('onRequest', async (request) => {
-      request.tenant = gateway.apiAuth.authenticate(request.headers.authorization, request.headers['x-api-key'], request.ip);
+    scope.addHook('onRequest', (request, _reply, done) => {
+      try {
+        request.tenant = gateway.apiAuth.authenticate(request.headers.authorization, request.headers['x-api-key'], request.ip);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+      done();
     });
     // Rate limits for the /v1 routes only: after authentication, on a Registry shared with the rest.
     await scope.register(limiterPlugin, {

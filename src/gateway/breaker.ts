@@ -4,13 +4,14 @@
  * A call succeeds when a worker has started streaming (see dispatch.ts); what happens after the
  * first token is no longer the breaker's business. Client errors (4xx relayed from a worker) and
  * the client's own cancellation are filtered: they say nothing about the workers' health.
- * Each call carries its own AbortController (opossum's shared `abortController` option would
+ * Each call carries its own Cancel (opossum's shared `abortController` option would
  * abort every call at once); on opossum's timeout we abort just that call.
  */
 import type { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { AppError } from '../shared/errors.js';
 import type { GenerateRequestInput } from '../shared/protocol.js';
+import type { Cancel } from './cancel.js';
 import type { GatewayConfig } from './config.js';
 import type { Dispatcher, WorkerStream } from './dispatch.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -21,9 +22,9 @@ const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, o
 
 const EVENTS = ['success', 'failure', 'timeout', 'reject', 'open', 'halfOpen', 'close', 'semaphoreLocked', 'shutdown'] as const;
 
-/** One dispatch: the caller's abort controller and, once started, the stream it produced. */
+/** One dispatch: the caller's cancellation and, once started, the stream it produced. */
 interface Call {
-  controller: AbortController;
+  cancel: Cancel;
   request: GenerateRequestInput;
   stream: WorkerStream | null;
 }
@@ -38,11 +39,11 @@ export class DispatchBreaker {
   constructor(dispatcher: Dispatcher, options: GatewayConfig['breaker'], metrics: GatewayMetrics) {
     this.breaker = new CircuitBreaker(
       async (call: Call) => {
-        const stream = await dispatcher.dispatch(call.request, call.controller.signal);
-        if (call.controller.signal.aborted) {
+        const stream = await dispatcher.dispatch(call.request, call.cancel);
+        if (call.cancel.aborted) {
           // Aborted (timeout, client gone) just as the stream started: nobody will read it.
           stream.close();
-          throw call.controller.signal.reason;
+          throw call.cancel.reason;
         }
         call.stream = stream;
         return stream;
@@ -65,7 +66,7 @@ export class DispatchBreaker {
     // The typings omit the listener's arguments; opossum passes (error, latency, args).
     const events = this.breaker as unknown as EventEmitter;
     events.on('timeout', (_err: unknown, _latency: unknown, args: [Call]) => {
-      args[0].controller.abort(new AppError('WORKER_TIMEOUT', `no worker started streaming within ${options.timeoutMs} ms`));
+      args[0].cancel.abort(new AppError('WORKER_TIMEOUT', `no worker started streaming within ${options.timeoutMs} ms`));
     });
     for (const event of EVENTS) {
       const child = metrics.breakerEvents.labels(event);
@@ -88,8 +89,8 @@ export class DispatchBreaker {
    * Dispatches through the breaker. Rejects with AppError BREAKER_OPEN when it is open, the
    * dispatch's own AppError otherwise.
    */
-  async fire(request: GenerateRequestInput, controller: AbortController): Promise<WorkerStream> {
-    const call: Call = { controller, request, stream: null };
+  async fire(request: GenerateRequestInput, cancel: Cancel): Promise<WorkerStream> {
+    const call: Call = { cancel, request, stream: null };
     try {
       return await this.breaker.fire(call);
     } catch (err) {

@@ -95,11 +95,18 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     labelNames: ['worker'] as const,
     registers,
   });
-  const workerOutstanding = new Gauge({
+  // Read from the pool at scrape time: setting a labelled gauge twice per request costs more
+  // than the rest of the pool's bookkeeping.
+  let outstanding: () => Iterable<{ url: string; outstanding: number }> = () => [];
+  new Gauge({
     name: 'gateway_worker_outstanding_requests',
     help: 'Requests sent to the worker and not yet finished',
     labelNames: ['worker'] as const,
     registers,
+    collect() {
+      this.reset();
+      for (const t of outstanding()) this.labels(t.url).set(t.outstanding);
+    },
   });
   const workerAttempts = new Counter({
     name: 'gateway_worker_attempts_total',
@@ -161,7 +168,10 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     },
     fallbackAnswers,
     workerHealthy,
-    workerOutstanding,
+    /** Where the outstanding requests per worker come from, read at scrape time. */
+    setOutstandingProbe(probe: () => Iterable<{ url: string; outstanding: number }>) {
+      outstanding = probe;
+    },
     workerAttempts,
     workerRestarts,
   };

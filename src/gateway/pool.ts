@@ -79,6 +79,7 @@ export class WorkerPool {
     private readonly log: PoolLogger,
   ) {
     this.listing = { bases: [defaultModel], adapters: [] };
+    metrics.setOutstandingProbe(() => this.targets);
     this.rebuildModels();
     this.setUrls(options.urls);
   }
@@ -101,7 +102,6 @@ export class WorkerPool {
         wanted.delete(t.url);
       } else {
         this.metrics.workerHealthy.remove(t.url);
-        this.metrics.workerOutstanding.remove(t.url);
         // In-flight streams on a removed target finish; the pool closes once they have.
         void t.client.close().catch(() => {});
       }
@@ -150,12 +150,10 @@ export class WorkerPool {
 
   acquire(t: WorkerTarget): void {
     t.outstanding++;
-    this.metrics.workerOutstanding.labels(t.url).set(t.outstanding);
   }
 
   release(t: WorkerTarget): void {
     t.outstanding--;
-    this.metrics.workerOutstanding.labels(t.url).set(t.outstanding);
   }
 
   /** Passive health: a connection-level failure takes the target out until an active check passes. */

@@ -11,11 +11,11 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-/** Starts the gateway with `env` (GATEWAY_* variables) and waits until /healthz answers. */
-export async function startGatewayProcess(env: Record<string, string> = {}): Promise<GatewayProcess> {
+/** Starts the gateway with `env` (GATEWAY_* variables) and node's `nodeArgs`, and waits until /healthz answers. */
+export async function startGatewayProcess(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<GatewayProcess> {
   const port = await freePort();
   let stderr = '';
-  const child = spawn(process.execPath, [join(CLI_DIR, 'gateway.js')], {
+  const child = spawn(process.execPath, [...nodeArgs, join(CLI_DIR, 'gateway.js')], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: String(port), GATEWAY_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

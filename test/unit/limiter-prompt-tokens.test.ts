@@ -47,6 +47,9 @@ test('the upper bound is never below the tokenizer count', () => {
         { role: 'user', content: t.split('').reverse().join('') },
       ];
       assert.ok(UPPER_BOUND_COUNTER.chat(messages) >= exact.chat(messages), JSON.stringify(t));
+      // The count is the template's, whether the contents are cached yet or not.
+      assert.equal(exact.chat(messages), tokenizer.applyChatTemplate(messages).length, JSON.stringify(t));
+      assert.equal(exact.chat(messages), tokenizer.applyChatTemplate(messages).length, JSON.stringify(t));
     }
   }
 });

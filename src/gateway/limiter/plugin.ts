@@ -197,10 +197,10 @@ async function limiterPlugin(app: FastifyInstance, options: LimiterPluginOptions
     },
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     const decision = request.ratelimit?.decision;
     if (decision && !reply.hasHeader('ratelimit-policy')) reply.headers(rateLimitHeaders(decision));
-    return payload;
+    done(null, payload);
   });
 }
 

@@ -37,10 +37,37 @@ export const UPPER_BOUND_COUNTER: TokenCounter = {
   text: (prompt) => PREFIX + Buffer.byteLength(prompt, 'utf8') + 1,
 };
 
+/** Texts whose token count is remembered; the cache starts over when full. */
+const COUNT_CACHE_LIMIT = 10_000;
+/** Longer texts are counted every time (they are rarely sent twice, and would crowd the cache). */
+const COUNT_CACHE_MAX_CHARS = 2048;
+
+/**
+ * Exact counts with the model's tokenizer. The template encodes each message on its own
+ * (`<|role|>`, "\n", the content), so a count is the sum of its messages' counts, and each
+ * content's count is cached: a conversation resends its earlier turns with every new question,
+ * and many users ask the same thing, so most encodes are saved.
+ */
 export function tokenizerCounter(tokenizer: ChatGLMTokenizer): TokenCounter {
+  const newline = tokenizer.encode('\n').length;
+  const cache = new Map<string, number>();
+  const length = (text: string): number => {
+    if (text.length > COUNT_CACHE_MAX_CHARS) return tokenizer.encode(text).length;
+    let n = cache.get(text);
+    if (n === undefined) {
+      n = tokenizer.encode(text).length;
+      if (cache.size >= COUNT_CACHE_LIMIT) cache.clear();
+      cache.set(text, n);
+    }
+    return n;
+  };
   return {
-    chat: (messages) => tokenizer.applyChatTemplate(messages).length,
-    text: (prompt) => PREFIX + tokenizer.encode(prompt).length,
+    chat: (messages) => {
+      let n = PREFIX + 1; // and `<|assistant|>` at the end
+      for (const m of messages) n += 1 + newline + length(m.content);
+      return n;
+    },
+    text: (prompt) => PREFIX + length(prompt),
   };
 }
 
