@@ -19,7 +19,7 @@ import type { DispatchBreaker } from './breaker.js';
 import { Cancel } from './cancel.js';
 import type { DegradeSwitch } from './degrade.js';
 import { eventError, type WorkerStream } from './dispatch.js';
-import type { AnswerFormat, AnswerMeta } from './formats.js';
+import { deltaTemplate, type AnswerFormat, type AnswerMeta } from './formats.js';
 import type { Degraded, FallbackAnswer, FallbackAnswerer, FallbackReason } from './knowledge-base.js';
 import type { GatewayMetrics } from './metrics.js';
 
@@ -309,6 +309,7 @@ export class Answerer {
     let finish: FinishReason | null = null;
     let usage: Usage | null = null;
     let failure: AppError | null = null;
+    let template: { before: string; after: string } | undefined;
     // SSE text waiting to be written: events that arrived together leave in one write, and
     // nothing waits, since it is written before the next event is awaited.
     let out = '';
@@ -338,7 +339,11 @@ export class Answerer {
           completionTokens += event.ids.length;
           // A token event may carry no text (bytes of a character still incomplete): no chunk then.
           if (raw && (event.text !== '' || (meta.logprobs && event.logprobs))) {
-            out += sse(plan.format.delta(meta, event.text, event.logprobs, text.length));
+            if (meta.logprobs) out += sse(plan.format.delta(meta, event.text, event.logprobs, text.length));
+            else {
+              template ??= deltaTemplate(plan.format, meta);
+              out += template.before + JSON.stringify(event.text) + template.after;
+            }
           }
           text += event.text;
           if (!raw && event.logprobs) logprobs.push(...event.logprobs);

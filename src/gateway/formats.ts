@@ -175,3 +175,20 @@ function completionChunk(meta: AnswerMeta, text: string, logprobs: object | null
   if (finish !== null && meta.degraded) out.degraded = meta.degraded;
   return out;
 }
+
+/** Stands for the text in a template; JSON.stringify writes it as `"\u0000text\u0000"`. */
+const MARK = '\u0000text\u0000';
+const MARK_JSON = JSON.stringify(MARK);
+
+/**
+ * The SSE frame of a text delta without logprobs as a template: `before + JSON.stringify(text) +
+ * after` is exactly `data: ${JSON.stringify(format.delta(meta, text))}\n\n`. Made once per
+ * answer from the format itself, so a streamed token costs one string concatenation instead of
+ * an object and its serialisation.
+ */
+export function deltaTemplate(format: AnswerFormat, meta: AnswerMeta): { before: string; after: string } {
+  const frame = `data: ${JSON.stringify(format.delta(meta, MARK, undefined, 0))}\n\n`;
+  // The last one: the fields before the text (id, model) come from the request and workers.
+  const at = frame.lastIndexOf(MARK_JSON);
+  return { before: frame.slice(0, at), after: frame.slice(at + MARK_JSON.length) };
+}
