@@ -1,7 +1,8 @@
 /**
  * The fallback's answers: a full-text index over the legal Q&A knowledge base, and canned texts.
  *
- * Search: MiniSearch (BM25) over each entry's title and question, with Chinese word
+ * Search: a BM25+ index over each entry's title and question that scores as MiniSearch would
+ * (`kb-index.ts`, hand-written for speed; the reasons and numbers are there), with Chinese word
  * segmentation from `Intl.Segmenter('zh', {granularity: 'word'})` for both the index and the
  * query, common words left out of the query (see `best`), answers cached per question. The best
  * match answers when its score reaches `minScore`; below it, or when the source is `canned`,
@@ -9,10 +10,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { loadKnowledgeEntries, type KnowledgeSkip } from '../data/knowledge-base.js';
-import MiniSearch from 'minisearch';
 import { z } from 'zod';
 import type { KnowledgeEntry } from '../shared/knowledge-entry.js';
 import type { DegradeSource } from './config.js';
+import { KbIndex } from './kb-index.js';
 
 /** Why the fallback answered instead of a worker. */
 export const FALLBACK_REASONS = ['forced', 'breaker_open', 'no_healthy_worker', 'worker_failed', 'timeout', 'overloaded'] as const;
@@ -67,16 +68,17 @@ export function segmentWords(text: string): string[] {
   return out;
 }
 
-interface StoredEntry {
-  id: string;
-  title: string;
-  question: string;
-  reply: string;
-}
-
 export interface KnowledgeMatch {
   entry: KnowledgeEntry;
   score: number;
+}
+
+/** Whether `best` answered from its cache or searched the index. */
+export type KnowledgeSearch = 'hit' | 'miss';
+
+export interface KnowledgeBaseOptions {
+  /** Called once per `best`, e.g. to count cache hits. */
+  onSearch?: (cache: KnowledgeSearch) => void;
 }
 
 /** A term in more than this share of the entries says little about a question (怎么, 办, 的) and costs the most to score. */
@@ -85,72 +87,54 @@ const COMMON_TERM_SHARE = 0.2;
 const CACHE_LIMIT = 10_000;
 /** Longer questions are not cached (they are rarely asked twice). */
 const CACHE_MAX_QUESTION = 512;
-const SEP = '\u0001';
-const splitTerms = (s: string) => s.split(SEP);
+/** The indexed fields: a title match counts twice. */
+const FIELDS = [
+  { name: 'title', boost: 2 },
+  { name: 'question', boost: 1 },
+] as const;
 
 export class KnowledgeBase {
-  private readonly index: MiniSearch<StoredEntry>;
-  /** How many entries each term occurs in. */
-  private readonly df = new Map<string, number>();
-  private readonly maxDf: number;
+  private readonly entries: KnowledgeEntry[];
+  private readonly index: KbIndex;
   private readonly cache = new Map<string, KnowledgeMatch | null>();
+  private readonly onSearch: ((cache: KnowledgeSearch) => void) | undefined;
   readonly size: number;
 
-  constructor(entries: readonly KnowledgeEntry[]) {
-    this.index = new MiniSearch<StoredEntry>({
-      idField: 'id',
-      fields: ['title', 'question'],
-      storeFields: ['title', 'question', 'reply'],
-      tokenize: segmentWords,
-      processTerm: (term) => term.toLowerCase(),
-      searchOptions: { boost: { title: 2 } },
-    });
+  constructor(entries: readonly KnowledgeEntry[], options: KnowledgeBaseOptions = {}) {
     // Ids repeat when a corpus lists several replies to one question; the first one wins.
     const seen = new Set<string>();
-    const unique = entries.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
-    this.index.addAll(unique);
-    for (const e of unique) {
-      for (const term of new Set(segmentWords(`${e.title}\n${e.question}`).map((t) => t.toLowerCase()))) {
-        this.df.set(term, (this.df.get(term) ?? 0) + 1);
-      }
-    }
-    this.size = unique.length;
-    this.maxDf = Math.max(1, Math.floor(unique.length * COMMON_TERM_SHARE));
+    this.entries = entries.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
+    this.index = new KbIndex(
+      FIELDS,
+      this.entries.map((e) => [segmentWords(e.title), e.question == null ? null : segmentWords(e.question)]),
+      { commonTermShare: COMMON_TERM_SHARE },
+    );
+    this.size = this.entries.length;
+    this.onSearch = options.onSearch;
   }
 
   /**
-   * The best match for a question, or null when nothing shares a word with it.
-   * Query shaping (hand-written; MiniSearch scores every entry that holds any query term, which
-   * for a common word is most of the corpus): words no entry has are dropped, then words in more
-   * than a fifth of the entries (unless nothing else is left: then the rarest one); entries with
-   * all the remaining words are searched first, entries with any of them only when none has all.
+   * The best match for a question, or null when nothing shares a word with it. Words no entry has
+   * are dropped, then common words (unless nothing else is left); entries with all the remaining
+   * words are searched first, entries with any of them only when none has all (see `KbIndex.best`).
    */
   best(question: string): KnowledgeMatch | null {
     const cacheable = question.length <= CACHE_MAX_QUESTION;
     if (cacheable) {
       const hit = this.cache.get(question);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) {
+        this.onSearch?.('hit');
+        return hit;
+      }
     }
-    const match = this.search(question);
+    this.onSearch?.('miss');
+    const doc = this.index.best(segmentWords(question));
+    const match = doc < 0 ? null : { entry: this.entries[doc]!, score: this.index.lastScore };
     if (cacheable) {
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
       this.cache.set(question, match);
     }
     return match;
-  }
-
-  private search(question: string): KnowledgeMatch | null {
-    const known = [...new Set(segmentWords(question).map((t) => t.toLowerCase()))].filter((t) => this.df.has(t));
-    if (known.length === 0) return null;
-    let terms = known.filter((t) => this.df.get(t)! <= this.maxDf);
-    if (terms.length === 0) terms = [known.reduce((a, b) => (this.df.get(a)! <= this.df.get(b)! ? a : b))];
-    const query = terms.join(SEP);
-    const hit =
-      this.index.search(query, { tokenize: splitTerms, combineWith: 'AND' })[0] ??
-      (terms.length > 1 ? this.index.search(query, { tokenize: splitTerms, combineWith: 'OR' })[0] : undefined);
-    if (!hit) return null;
-    const entry = { id: String(hit.id), title: hit.title as string, question: hit.question as string, reply: hit.reply as string };
-    return { entry, score: hit.score };
   }
 }
 
