@@ -61,10 +61,36 @@ export function loadCannedAnswers(path: string | undefined): CannedAnswers {
 
 const segmenter = new Intl.Segmenter('zh', { granularity: 'word' });
 
+/**
+ * Longest piece of text handed to the segmenter at once. ICU's dictionary segmentation of Chinese
+ * takes time quadratic in the length of the text (measured: 10,000 characters 18 ms, 100,000
+ * characters 7.8 s, the same 100,000 in pieces of 512: 38 ms), so a long question must not stall
+ * the gateway. Texts up to this length are segmented whole, as before.
+ */
+const SEGMENT_PIECE = 512;
+/** Where a long text is preferably cut: spaces and sentence punctuation, which end a word anyway. */
+const CUT_AFTER = /[\s，。？！；：、?!;]/;
+
 /** Word tokens of a text: the segmenter's word-like segments (punctuation and spaces dropped). */
 export function segmentWords(text: string): string[] {
   const out: string[] = [];
-  for (const s of segmenter.segment(text)) if (s.isWordLike) out.push(s.segment);
+  if (text.length <= SEGMENT_PIECE) {
+    for (const s of segmenter.segment(text)) if (s.isWordLike) out.push(s.segment);
+    return out;
+  }
+  for (let start = 0; start < text.length; ) {
+    let end = Math.min(text.length, start + SEGMENT_PIECE);
+    if (end < text.length) {
+      let cut = end;
+      while (cut > start + SEGMENT_PIECE / 2 && !CUT_AFTER.test(text[cut - 1]!)) cut--;
+      end = cut > start + SEGMENT_PIECE / 2 ? cut : end;
+      // Never between the halves of a surrogate pair.
+      const code = text.charCodeAt(end);
+      if (code >= 0xdc00 && code <= 0xdfff) end--;
+    }
+    for (const s of segmenter.segment(text.slice(start, end))) if (s.isWordLike) out.push(s.segment);
+    start = end;
+  }
   return out;
 }
 
