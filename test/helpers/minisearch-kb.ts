@@ -19,6 +19,8 @@ export interface ReferenceMatch {
   score: number;
   /** Every entry with the best score (MiniSearch orders equal scores by its own insertion order). */
   tiedIds: string[];
+  /** Whether entries with all the query words were found, or only entries with some. */
+  combined: 'AND' | 'OR';
 }
 
 export class MiniSearchKnowledgeBase {
@@ -56,20 +58,25 @@ export class MiniSearchKnowledgeBase {
 
   /** The best match and every entry that scores exactly as well. */
   bestWithTies(question: string): ReferenceMatch | null {
-    const results = this.results(question);
+    const { results, combined } = this.search(question);
     const top = results[0];
     if (!top) return null;
     const tiedIds = results.filter((r) => r.score === top.score).map((r) => String(r.id));
-    return { id: String(top.id), score: top.score, tiedIds };
+    return { id: String(top.id), score: top.score, tiedIds, combined };
   }
 
   private results(question: string): ReturnType<MiniSearch<KnowledgeEntry>['search']> {
+    return this.search(question).results;
+  }
+
+  private search(question: string): { results: ReturnType<MiniSearch<KnowledgeEntry>['search']>; combined: 'AND' | 'OR' } {
     const known = [...new Set(segmentWords(question).map((t) => t.toLowerCase()))].filter((t) => this.df.has(t));
-    if (known.length === 0) return [];
+    if (known.length === 0) return { results: [], combined: 'AND' };
     let terms = known.filter((t) => this.df.get(t)! <= this.maxDf);
     if (terms.length === 0) terms = [known.reduce((a, b) => (this.df.get(a)! <= this.df.get(b)! ? a : b))];
     const query = terms.join(SEP);
     const all = this.index.search(query, { tokenize: splitTerms, combineWith: 'AND' });
-    return all.length === 0 && terms.length > 1 ? this.index.search(query, { tokenize: splitTerms, combineWith: 'OR' }) : all;
+    if (all.length > 0 || terms.length === 1) return { results: all, combined: 'AND' };
+    return { results: this.index.search(query, { tokenize: splitTerms, combineWith: 'OR' }), combined: 'OR' };
   }
 }
