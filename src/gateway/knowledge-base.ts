@@ -105,12 +105,12 @@ export type KnowledgeSearch = 'hit' | 'miss';
 export interface KnowledgeBaseOptions {
   /** Called once per `best`, e.g. to count cache hits. */
   onSearch?: (cache: KnowledgeSearch) => void;
+  /** Questions remembered with their best match (the cache starts over when full); 0: none. Default 10,000. */
+  cacheLimit?: number;
 }
 
 /** A term in more than this share of the entries says little about a question (怎么, 办, 的) and costs the most to score. */
 const COMMON_TERM_SHARE = 0.2;
-/** Questions remembered with their best match; the cache starts over when full. */
-const CACHE_LIMIT = 10_000;
 /** Longer questions are not cached (they are rarely asked twice). */
 const CACHE_MAX_QUESTION = 512;
 /** The indexed fields: a title match counts twice. */
@@ -124,6 +124,7 @@ export class KnowledgeBase {
   private readonly index: KbIndex;
   private readonly cache = new Map<string, KnowledgeMatch | null>();
   private readonly onSearch: ((cache: KnowledgeSearch) => void) | undefined;
+  private readonly cacheLimit: number;
   readonly size: number;
 
   constructor(entries: readonly KnowledgeEntry[], options: KnowledgeBaseOptions = {}) {
@@ -137,6 +138,7 @@ export class KnowledgeBase {
     );
     this.size = this.entries.length;
     this.onSearch = options.onSearch;
+    this.cacheLimit = options.cacheLimit ?? 10_000;
   }
 
   /**
@@ -145,7 +147,7 @@ export class KnowledgeBase {
    * words are searched first, entries with any of them only when none has all (see `KbIndex.best`).
    */
   best(question: string): KnowledgeMatch | null {
-    const cacheable = question.length <= CACHE_MAX_QUESTION;
+    const cacheable = this.cacheLimit > 0 && question.length <= CACHE_MAX_QUESTION;
     if (cacheable) {
       const hit = this.cache.get(question);
       if (hit !== undefined) {
@@ -157,7 +159,7 @@ export class KnowledgeBase {
     const doc = this.index.best(segmentWords(question));
     const match = doc < 0 ? null : { entry: this.entries[doc]!, score: this.index.lastScore };
     if (cacheable) {
-      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      if (this.cache.size >= this.cacheLimit) this.cache.clear();
       this.cache.set(question, match);
     }
     return match;
