@@ -213,7 +213,12 @@ export interface LoadedFallback {
  * read by the data tools' loader; a missing or unreadable file leaves canned answers only) and
  * the canned texts.
  */
-export async function loadFallback(options: { path: string; cannedPath?: string | undefined; minScore: number }): Promise<LoadedFallback> {
+export async function loadFallback(options: {
+  path: string;
+  cannedPath?: string | undefined;
+  minScore: number;
+  onSearch?: KnowledgeBaseOptions['onSearch'];
+}): Promise<LoadedFallback> {
   const warnings: string[] = [];
   let entries: KnowledgeEntry[] = [];
   if (!options.path) {
@@ -233,6 +238,6 @@ export async function loadFallback(options: { path: string; cannedPath?: string 
       warnings.push(`knowledge base ${options.path}: ${bad.length} bad lines skipped (first: line ${bad[0]!.line}: ${bad[0]!.message})`);
     }
   }
-  const answerer = new FallbackAnswerer(new KnowledgeBase(entries), loadCannedAnswers(options.cannedPath), options.minScore);
+  const answerer = new FallbackAnswerer(new KnowledgeBase(entries, { onSearch: options.onSearch }), loadCannedAnswers(options.cannedPath), options.minScore);
   return { answerer, warnings };
 }
