@@ -16,7 +16,8 @@
  * the term's whole weight in that entry: the boosted field scores summed at build time, since the
  * corpus never changes after start). Entries holding all the query words are found by
  * intersecting postings, rarest first; otherwise each query term's slice is added into a reused
- * score accumulator that remembers the entries it touched. A query allocates nothing but its words.
+ * score accumulator that remembers the entries it touched. A query allocates nothing but its
+ * words (and, past 32 distinct words, one array view to sort them).
  * Sums are taken in query order, as MiniSearch takes them, so scores are equal to the last bit.
  */
 
@@ -32,7 +33,8 @@ export interface IndexedField {
 /**
  * One document: the words of each field, in the order of the index's fields, as the tokenizer
  * gave them (not lower-cased: a field's length is its number of distinct raw words, as in
- * MiniSearch). `null` for a field the document lacks (not counted in that field's average).
+ * MiniSearch). `null` for a field the document lacks (the field's running average length then
+ * stays as it is, as in MiniSearch).
  */
 export type IndexedDocument = readonly (readonly string[] | null)[];
 
