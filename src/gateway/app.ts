@@ -110,7 +110,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
 
   let fallback = deps.fallback;
   if (!fallback) {
-    const loaded = await loadFallback(config.knowledgeBase);
+    const loaded = await loadFallback({ ...config.knowledgeBase, onSearch: metrics.knowledgeBaseSearch });
     for (const w of loaded.warnings) app.log.warn(w);
     fallback = loaded.answerer;
   }

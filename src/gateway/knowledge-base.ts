@@ -1,7 +1,8 @@
 /**
  * The fallback's answers: a full-text index over the legal Q&A knowledge base, and canned texts.
  *
- * Search: MiniSearch (BM25) over each entry's title and question, with Chinese word
+ * Search: a BM25+ index over each entry's title and question that scores as MiniSearch would
+ * (`kb-index.ts`, hand-written for speed; the reasons and numbers are there), with Chinese word
  * segmentation from `Intl.Segmenter('zh', {granularity: 'word'})` for both the index and the
  * query, common words left out of the query (see `best`), answers cached per question. The best
  * match answers when its score reaches `minScore`; below it, or when the source is `canned`,
@@ -9,10 +10,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { loadKnowledgeEntries, type KnowledgeSkip } from '../data/knowledge-base.js';
-import MiniSearch from 'minisearch';
 import { z } from 'zod';
 import type { KnowledgeEntry } from '../shared/knowledge-entry.js';
 import type { DegradeSource } from './config.js';
+import { KbIndex } from './kb-index.js';
 
 /** Why the fallback answered instead of a worker. */
 export const FALLBACK_REASONS = ['forced', 'breaker_open', 'no_healthy_worker', 'worker_failed', 'timeout', 'overloaded'] as const;
@@ -60,18 +61,37 @@ export function loadCannedAnswers(path: string | undefined): CannedAnswers {
 
 const segmenter = new Intl.Segmenter('zh', { granularity: 'word' });
 
+/**
+ * Longest piece of text handed to the segmenter at once. ICU's dictionary segmentation of Chinese
+ * takes time quadratic in the length of the text (measured: 10,000 characters 18 ms, 100,000
+ * characters 7.8 s, the same 100,000 in pieces of 512: 38 ms), so a long question must not stall
+ * the gateway. Texts up to this length are segmented whole, as before.
+ */
+const SEGMENT_PIECE = 512;
+/** Where a long text is preferably cut: spaces and sentence punctuation, which end a word anyway. */
+const CUT_AFTER = /[\s，。？！；：、?!;]/;
+
 /** Word tokens of a text: the segmenter's word-like segments (punctuation and spaces dropped). */
 export function segmentWords(text: string): string[] {
   const out: string[] = [];
-  for (const s of segmenter.segment(text)) if (s.isWordLike) out.push(s.segment);
+  if (text.length <= SEGMENT_PIECE) {
+    for (const s of segmenter.segment(text)) if (s.isWordLike) out.push(s.segment);
+    return out;
+  }
+  for (let start = 0; start < text.length; ) {
+    let end = Math.min(text.length, start + SEGMENT_PIECE);
+    if (end < text.length) {
+      let cut = end;
+      while (cut > start + SEGMENT_PIECE / 2 && !CUT_AFTER.test(text[cut - 1]!)) cut--;
+      end = cut > start + SEGMENT_PIECE / 2 ? cut : end;
+      // Never between the halves of a surrogate pair.
+      const code = text.charCodeAt(end);
+      if (code >= 0xdc00 && code <= 0xdfff) end--;
+    }
+    for (const s of segmenter.segment(text.slice(start, end))) if (s.isWordLike) out.push(s.segment);
+    start = end;
+  }
   return out;
-}
-
-interface StoredEntry {
-  id: string;
-  title: string;
-  question: string;
-  reply: string;
 }
 
 export interface KnowledgeMatch {
@@ -79,78 +99,70 @@ export interface KnowledgeMatch {
   score: number;
 }
 
+/** Whether `best` answered from its cache or searched the index. */
+export type KnowledgeSearch = 'hit' | 'miss';
+
+export interface KnowledgeBaseOptions {
+  /** Called once per `best`, e.g. to count cache hits. */
+  onSearch?: (cache: KnowledgeSearch) => void;
+  /** Questions remembered with their best match (the cache starts over when full); 0: none. Default 10,000. */
+  cacheLimit?: number;
+}
+
 /** A term in more than this share of the entries says little about a question (怎么, 办, 的) and costs the most to score. */
 const COMMON_TERM_SHARE = 0.2;
-/** Questions remembered with their best match; the cache starts over when full. */
-const CACHE_LIMIT = 10_000;
 /** Longer questions are not cached (they are rarely asked twice). */
 const CACHE_MAX_QUESTION = 512;
-const SEP = '\u0001';
-const splitTerms = (s: string) => s.split(SEP);
+/** The indexed fields: a title match counts twice. */
+const FIELDS = [
+  { name: 'title', boost: 2 },
+  { name: 'question', boost: 1 },
+] as const;
 
 export class KnowledgeBase {
-  private readonly index: MiniSearch<StoredEntry>;
-  /** How many entries each term occurs in. */
-  private readonly df = new Map<string, number>();
-  private readonly maxDf: number;
+  private readonly entries: KnowledgeEntry[];
+  private readonly index: KbIndex;
   private readonly cache = new Map<string, KnowledgeMatch | null>();
+  private readonly onSearch: ((cache: KnowledgeSearch) => void) | undefined;
+  private readonly cacheLimit: number;
   readonly size: number;
 
-  constructor(entries: readonly KnowledgeEntry[]) {
-    this.index = new MiniSearch<StoredEntry>({
-      idField: 'id',
-      fields: ['title', 'question'],
-      storeFields: ['title', 'question', 'reply'],
-      tokenize: segmentWords,
-      processTerm: (term) => term.toLowerCase(),
-      searchOptions: { boost: { title: 2 } },
-    });
+  constructor(entries: readonly KnowledgeEntry[], options: KnowledgeBaseOptions = {}) {
     // Ids repeat when a corpus lists several replies to one question; the first one wins.
     const seen = new Set<string>();
-    const unique = entries.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
-    this.index.addAll(unique);
-    for (const e of unique) {
-      for (const term of new Set(segmentWords(`${e.title}\n${e.question}`).map((t) => t.toLowerCase()))) {
-        this.df.set(term, (this.df.get(term) ?? 0) + 1);
-      }
-    }
-    this.size = unique.length;
-    this.maxDf = Math.max(1, Math.floor(unique.length * COMMON_TERM_SHARE));
+    this.entries = entries.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
+    this.index = new KbIndex(
+      FIELDS,
+      this.entries.map((e) => [segmentWords(e.title), e.question == null ? null : segmentWords(e.question)]),
+      { commonTermShare: COMMON_TERM_SHARE },
+    );
+    this.size = this.entries.length;
+    this.onSearch = options.onSearch;
+    this.cacheLimit = options.cacheLimit ?? 10_000;
   }
 
   /**
-   * The best match for a question, or null when nothing shares a word with it.
-   * Query shaping (hand-written; MiniSearch scores every entry that holds any query term, which
-   * for a common word is most of the corpus): words no entry has are dropped, then words in more
-   * than a fifth of the entries (unless nothing else is left: then the rarest one); entries with
-   * all the remaining words are searched first, entries with any of them only when none has all.
+   * The best match for a question, or null when nothing shares a word with it. Words no entry has
+   * are dropped, then common words (unless nothing else is left); entries with all the remaining
+   * words are searched first, entries with any of them only when none has all (see `KbIndex.best`).
    */
   best(question: string): KnowledgeMatch | null {
-    const cacheable = question.length <= CACHE_MAX_QUESTION;
+    const cacheable = this.cacheLimit > 0 && question.length <= CACHE_MAX_QUESTION;
     if (cacheable) {
       const hit = this.cache.get(question);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) {
+        this.onSearch?.('hit');
+        return hit;
+      }
     }
-    const match = this.search(question);
+    this.onSearch?.('miss');
+    const doc = this.index.best(segmentWords(question));
+    const match = doc < 0 ? null : { entry: this.entries[doc]!, score: this.index.lastScore };
     if (cacheable) {
-      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      if (this.cache.size >= this.cacheLimit) this.cache.clear();
       this.cache.set(question, match);
     }
     return match;
-  }
-
-  private search(question: string): KnowledgeMatch | null {
-    const known = [...new Set(segmentWords(question).map((t) => t.toLowerCase()))].filter((t) => this.df.has(t));
-    if (known.length === 0) return null;
-    let terms = known.filter((t) => this.df.get(t)! <= this.maxDf);
-    if (terms.length === 0) terms = [known.reduce((a, b) => (this.df.get(a)! <= this.df.get(b)! ? a : b))];
-    const query = terms.join(SEP);
-    const hit =
-      this.index.search(query, { tokenize: splitTerms, combineWith: 'AND' })[0] ??
-      (terms.length > 1 ? this.index.search(query, { tokenize: splitTerms, combineWith: 'OR' })[0] : undefined);
-    if (!hit) return null;
-    const entry = { id: String(hit.id), title: hit.title as string, question: hit.question as string, reply: hit.reply as string };
-    return { entry, score: hit.score };
   }
 }
 
@@ -201,7 +213,12 @@ export interface LoadedFallback {
  * read by the data tools' loader; a missing or unreadable file leaves canned answers only) and
  * the canned texts.
  */
-export async function loadFallback(options: { path: string; cannedPath?: string | undefined; minScore: number }): Promise<LoadedFallback> {
+export async function loadFallback(options: {
+  path: string;
+  cannedPath?: string | undefined;
+  minScore: number;
+  onSearch?: KnowledgeBaseOptions['onSearch'];
+}): Promise<LoadedFallback> {
   const warnings: string[] = [];
   let entries: KnowledgeEntry[] = [];
   if (!options.path) {
@@ -221,6 +238,6 @@ export async function loadFallback(options: { path: string; cannedPath?: string 
       warnings.push(`knowledge base ${options.path}: ${bad.length} bad lines skipped (first: line ${bad[0]!.line}: ${bad[0]!.message})`);
     }
   }
-  const answerer = new FallbackAnswerer(new KnowledgeBase(entries), loadCannedAnswers(options.cannedPath), options.minScore);
+  const answerer = new FallbackAnswerer(new KnowledgeBase(entries, { onSearch: options.onSearch }), loadCannedAnswers(options.cannedPath), options.minScore);
   return { answerer, warnings };
 }

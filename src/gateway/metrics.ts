@@ -89,6 +89,17 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     labelNames: ['source', 'reason'] as const,
     registers,
   });
+  const knowledgeBaseSearches = new Counter({
+    name: 'gateway_knowledge_base_searches_total',
+    help: 'Knowledge base look-ups by the fallback: answered from the per-question cache (hit) or searched (miss)',
+    labelNames: ['cache'] as const,
+    registers,
+  });
+  // Bound once: a look-up is on the degraded hot path. Both series start at 0, so a hit ratio exists from the first scrape.
+  const knowledgeBaseHit = knowledgeBaseSearches.labels('hit');
+  const knowledgeBaseMiss = knowledgeBaseSearches.labels('miss');
+  knowledgeBaseHit.inc(0);
+  knowledgeBaseMiss.inc(0);
   const workerHealthy = new Gauge({
     name: 'gateway_worker_healthy',
     help: '1 when the worker passed its last health check',
@@ -167,6 +178,10 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
       storeUp = probe;
     },
     fallbackAnswers,
+    /** Counts one knowledge base look-up (KnowledgeBase's `onSearch`). */
+    knowledgeBaseSearch(cache: 'hit' | 'miss') {
+      (cache === 'hit' ? knowledgeBaseHit : knowledgeBaseMiss).inc();
+    },
     workerHealthy,
     /** Where the outstanding requests per worker come from, read at scrape time. */
     setOutstandingProbe(probe: () => Iterable<{ url: string; outstanding: number }>) {

@@ -64,6 +64,8 @@ test('metrics cover requests, tokens, latencies, breaker, degrade, fallback and 
   assert.equal(value(text, 'gateway_breaker_state'), 0);
   assert.equal(value(text, 'gateway_breaker_events_total', { event: 'success' }), 2);
   assert.equal(value(text, 'gateway_fallback_answers_total', { source: 'kb', reason: 'forced' }), 1);
+  assert.equal(value(text, 'gateway_knowledge_base_searches_total', { cache: 'miss' }), 1, 'the degraded answer searched the knowledge base');
+  assert.equal(value(text, 'gateway_knowledge_base_searches_total', { cache: 'hit' }), 0);
   assert.equal(value(text, 'gateway_degrade_mode', { mode: 'auto', source: 'kb' }), 1);
   assert.equal(value(text, 'gateway_degrade_mode', { mode: 'forced', source: 'kb' }), 0);
   assert.equal(value(text, 'gateway_worker_healthy', { worker: worker.url }), 1);

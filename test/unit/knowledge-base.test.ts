@@ -12,6 +12,16 @@ test('Chinese text is segmented into words, punctuation dropped', () => {
   assert.deepEqual(segmentWords('  ，。！'), []);
 });
 
+test('a long text is segmented in pieces cut between sentences, to the same words', () => {
+  const sentences = Array.from({ length: 60 }, (_, i) => `第${i}次公司拖欠工资，房东不退押金怎么办？`);
+  const long = sentences.join('');
+  assert.ok(long.length > 1200);
+  assert.deepEqual(segmentWords(long), sentences.flatMap((s) => segmentWords(s)));
+  const emoji = '😀'.repeat(1_000);
+  assert.deepEqual(segmentWords(`${emoji}押金`).slice(-1), ['押金'], 'no surrogate pair is cut in two');
+  assert.ok(segmentWords(emoji).every((w) => w === '😀'));
+});
+
 test('the best match answers with its question and score; the canned text below minScore', async () => {
   const problems: KnowledgeSkip[] = [];
   const entries = await loadKnowledgeEntries(KB_FIXTURE, { onSkip: (s) => problems.push(s) });
@@ -80,4 +90,50 @@ test('common words do not drown the informative ones; answers are cached per que
   const onlyCommon = kb.best('怎么办');
   assert.ok(onlyCommon, 'a question of common words only still finds something');
   assert.equal(kb.best('完全无关的外星词汇'), null);
+});
+
+test('garbage questions give null or a match, never an error, and leave later searches unharmed', async () => {
+  const kb = new KnowledgeBase(await loadKnowledgeEntries(KB_FIXTURE));
+  const legalWords = segmentWords('房东不退押金怎么办，父亲去世没有遗嘱，遗产谁继承，公司拖欠工资');
+  const garbage = [
+    '',
+    ' ',
+    '\t\n\r  \u3000',
+    'a'.repeat(100_000),
+    legalWords.join('').repeat(5_000).slice(0, 100_000),
+    '😀'.repeat(2_000),
+    '👨‍👩‍👧‍👦🇨🇳',
+    '\u0000\u0001\u0002\u001f\u007f',
+    '\ud800',
+    '\udfff\ud800押金\ud800',
+    '押金\u0001遗产',
+    '__proto__',
+    'constructor',
+    'toString',
+    '%s%d${x}<script>',
+    '\u202e押金\u200b\ufeff',
+  ];
+  for (const q of garbage) {
+    const got = kb.best(q);
+    assert.ok(got === null || (typeof got.entry.id === 'string' && Number.isFinite(got.score)), `best(${JSON.stringify(q.slice(0, 20))})`);
+  }
+  assert.equal(kb.best(''), null);
+  assert.equal(kb.best('\ud800'), null);
+  assert.equal(kb.best('😀'.repeat(2_000)), null);
+  assert.ok(kb.best(legalWords.join('').repeat(5_000).slice(0, 100_000)), 'a long question of known words finds something');
+  assert.equal(kb.best('\udfff\ud800押金\ud800')!.entry.id, 'kb-5', 'a lone surrogate does not hide the words around it');
+  // A fresh question after all of that scores as on a fresh knowledge base.
+  const fresh = new KnowledgeBase(await loadKnowledgeEntries(KB_FIXTURE)).best('房东押金不退还');
+  assert.deepEqual(kb.best('房东押金不退还'), fresh);
+});
+
+test('each call reports whether it came from the cache', () => {
+  const seen: string[] = [];
+  const kb = new KnowledgeBase([{ id: 'a', title: '房东不退押金怎么办', question: '', reply: '可以起诉' }], { onSearch: (c) => seen.push(c) });
+  kb.best('押金');
+  kb.best('押金');
+  kb.best('遗产');
+  kb.best('x'.repeat(10_000));
+  kb.best('x'.repeat(10_000));
+  assert.deepEqual(seen, ['miss', 'hit', 'miss', 'miss', 'miss'], 'long questions are not cached');
 });
