@@ -85,7 +85,9 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
     genReqId: () => randomUUID(),
     // Per-request access logs cost more than the rest of the path; errors and 5xx are logged.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // Not Fastify's own 503 while closing (its body is not the API's envelope): answers refuse
+    // with NOT_READY from the answerer, /readyz says 503, the rest still answers.
+    return503OnClosing: false,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -156,7 +158,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps = {}): P
   app.decorate('gateway', gateway);
   app.decorateRequest('tenant', null);
 
-  // Closing: Fastify answers 503 to new requests from here on; open answers get
+  // Closing: new answers get 503 NOT_READY from here on (the answerer); open answers get
   // `drainTimeoutMs` to finish before they are cut, then the server closes.
   app.addHook('preClose', async () => {
     await answerer.drain(config.drainTimeoutMs);

@@ -53,6 +53,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (e.code === 'INTERNAL') request.log.error({ err }, 'request failed');
     else if (e.status >= 500) request.log.warn({ code: e.code, reason: e.message }, 'request failed');
     if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
+    // In the gateway NOT_READY means shutting down: the client should reconnect elsewhere.
+    if (e.code === 'NOT_READY') reply.header('connection', 'close');
     return reply.status(e.status).send(errorEnvelope(e));
   });
   app.setNotFoundHandler((request, reply) => {

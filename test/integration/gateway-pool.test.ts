@@ -197,6 +197,10 @@ test('closing lets open answers finish within drainTimeoutMs, then cuts them', a
   app = undefined;
   const late = await chat(g);
   assert.equal(late.statusCode, 503, 'a closing gateway takes no new requests');
+  assert.equal(late.json().error.code, 'not_ready', 'in the API\'s own envelope');
+  assert.equal(late.headers['retry-after'], '5');
+  assert.equal(late.headers.connection, 'close');
+
   await closing;
   const elapsed = performance.now() - t0;
   const events = sseData((await pending).body);
