@@ -8,7 +8,7 @@
  *   npm test -- unit/config     only files whose path contains one of the arguments
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { helmTemplateBin } from './helpers/helm-template.js';
@@ -16,6 +16,8 @@ import { startPrivateRedis } from './helpers/redis.js';
 import { ensureSystemPackages, installLine } from './helpers/system-packages.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+/** test/ in the sources (this file runs from dist/test/). */
+const SOURCE_DIR = join(here, '../../test');
 
 /**
  * Brings up the system packages the tests use (redis-server, promtool, the Go packages that
@@ -29,12 +31,16 @@ function ensure(): void {
   process.exit(1);
 }
 
+/**
+ * The compiled tests under `dir` whose TypeScript source still exists: tsc never deletes what it
+ * emitted for a file that was since renamed or removed, and such a leftover would run too.
+ */
 function findTests(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) out.push(...findTests(p));
-    else if (name.endsWith('.test.js')) out.push(p);
+    else if (name.endsWith('.test.js') && existsSync(join(SOURCE_DIR, relative(here, p)).replace(/\.js$/, '.ts'))) out.push(p);
   }
   return out.sort();
 }
