@@ -37,7 +37,8 @@ async function masterAddress(): Promise<string | null> {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'limiter-sentinel-'));
   master = await startPrivateRedis();
-  replica = await startPrivateRedis(undefined, ['--replicaof', '127.0.0.1', String(master.port)]);
+  // A replica saves the master's snapshot to disk while it syncs: into the test's folder.
+  replica = await startPrivateRedis(undefined, ['--replicaof', '127.0.0.1', String(master.port), '--dir', dir]);
   sentinelPort = await freePort();
   const conf = join(dir, 'sentinel.conf');
   writeFileSync(
