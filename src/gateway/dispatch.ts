@@ -47,11 +47,15 @@ function abortReason(cancel: Cancel): AppError {
 }
 
 export class Dispatcher {
+  private readonly attemptsOk: { inc(): void };
+
   constructor(
     private readonly pool: WorkerPool,
     private readonly options: DispatchOptions,
     private readonly metrics: GatewayMetrics,
-  ) {}
+  ) {
+    this.attemptsOk = metrics.workerAttempts.labels('ok');
+  }
 
   /** Starts `request` on some worker. Rejects with an AppError when no worker could start it. */
   async dispatch(request: GenerateRequestInput, cancel: Cancel): Promise<WorkerStream> {
@@ -63,7 +67,9 @@ export class Dispatcher {
       const worker = this.pool.pick(request.adapter, tried);
       if (!worker) break;
       try {
-        return await this.attempt(worker, body, cancel);
+        const stream = await this.attempt(worker, body, cancel);
+        this.attemptsOk.inc();
+        return stream;
       } catch (err) {
         const e = err instanceof AppError ? err : new AppError('WORKER_ERROR', (err as Error).message, { cause: err });
         if (cancel.aborted) {

@@ -70,6 +70,7 @@ test('metrics cover requests, tokens, latencies, breaker, degrade, fallback and 
   assert.equal(value(text, 'gateway_degrade_mode', { mode: 'forced', source: 'kb' }), 0);
   assert.equal(value(text, 'gateway_worker_healthy', { worker: worker.url }), 1);
   assert.equal(value(text, 'gateway_worker_outstanding_requests', { worker: worker.url }), 0);
+  assert.equal(value(text, 'gateway_worker_attempts_total', { result: 'ok' }), 2, 'the two worker answers');
   assert.equal(value(text, 'process_cpu_seconds_total', { process: 'gateway' }) >= 0, true);
 });
 
