@@ -36,5 +36,7 @@ app.post<{ Body: ChatBody }>('/v1/chat', async (request) => {
   return { id, message: { role: 'assistant', content: text }, usage };
 });
 
+app.get('/healthz', async () => ({ status: 'ok' }));
+
 await app.listen({ host: '127.0.0.1', port: Number(process.env.BARE_PORT ?? 0) });
 process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));

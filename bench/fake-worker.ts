@@ -1,8 +1,9 @@
 /**
  * A protocol-level worker for `npm run bench:gateway`: it answers every `/v1/generate` at once
  * with the same short completion, written from bytes prepared at start, so that what the
- * benchmark measures is the path in front of it, not the worker. A bench fixture only: the
- * service never uses it.
+ * benchmark measures is the path in front of it, not the worker. (The tests' scripted fake worker
+ * validates every request with zod and keeps statistics: on two shared cores that would take CPU
+ * from the paths being compared.) A bench fixture only: the service never uses it.
  *
  * A request whose last message starts with `@timed` gets its first token stamped with the time
  * it is written (`performance.timeOrigin + performance.now()`, ms) and its end 20 ms later, so
@@ -65,10 +66,7 @@ function main(): void {
     send(res, 404, 'application/json', json({ error: { message: 'not found', type: 'invalid_request_error', code: 'not_found', param: null } }));
   });
   server.keepAliveTimeout = 60_000;
-  server.listen(Number(process.env.WORKER_PORT ?? 0), '127.0.0.1', () => {
-    const address = server.address();
-    process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : ''}\n`);
-  });
+  server.listen(Number(process.env.WORKER_PORT ?? 0), '127.0.0.1');
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }
 

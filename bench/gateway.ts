@@ -25,7 +25,6 @@
  * `--profile` runs the gateway under `--cpu-prof` during phase 1 and prints the functions with
  * the most self time. Prints a table, then one JSON line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,8 +32,9 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { sha256Hex } from '../src/gateway/auth.js';
-import { freePort, sleep } from '../src/shared/net.js';
-import { startGatewayProcess, type GatewayProcess } from '../test/helpers/gateway-process.js';
+import { sleep } from '../src/shared/net.js';
+import { startGatewayProcess } from '../test/helpers/gateway-process.js';
+import { startNode, type NodeProcess } from '../test/helpers/node-process.js';
 import { PROJECT_ROOT } from '../test/helpers/paths.js';
 import { startPrivateRedis } from '../test/helpers/redis.js';
 import { Redis } from 'ioredis';
@@ -68,39 +68,9 @@ const QUESTION = '朋友借钱不还怎么办？';
 const EXPECTED_TEXT = '根据《民法典》规定，借款应当按期归还。';
 const chatBody = (content: string, stream: boolean) => JSON.stringify({ messages: [{ role: 'user', content }], max_tokens: 64, ...(stream ? { stream: true } : {}) });
 
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-interface Proc {
-  url: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function startBenchProcess(script: string, env: Record<string, string>, port: number): Promise<Proc> {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/bench', script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  };
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}`);
-    try {
-      const res = await fetch(`${url}/readyz`);
-      await res.arrayBuffer();
-      return { url, child, stop };
-    } catch {
-      await sleep(50);
-    }
-  }
-  await stop();
-  throw new Error(`${script} did not start`);
-}
+/** A bench fixture (dist/bench/NAME) as a process, ready when it answers /healthz. */
+const startFixture = (name: string, portEnv: string, env: Record<string, string> = {}) =>
+  startNode(join(PROJECT_ROOT, 'dist/bench', name), { env: { ...process.env, ...env }, portEnv });
 
 // ---------------------------------------------------------------------------------------------
 // Measurements
@@ -203,7 +173,7 @@ writeFileSync(kbPath, entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
 const questions = generateQuestions(entries, 1000, 11);
 
 const redis = await startPrivateRedis();
-const procs: (Proc | GatewayProcess)[] = [];
+const procs: NodeProcess[] = [];
 const gatewayEnv = (prefix: string) => ({
   GATEWAY_REDIS_URL: redis.url,
   GATEWAY_REDIS_KEY_PREFIX: prefix,
@@ -214,11 +184,9 @@ const gatewayEnv = (prefix: string) => ({
 
 const out: Record<string, unknown> = {};
 try {
-  const workerPort = await freePort();
-  const worker = await startBenchProcess('fake-worker.js', { WORKER_PORT: String(workerPort) }, workerPort);
+  const worker = await startFixture('fake-worker.js', 'WORKER_PORT');
   procs.push(worker);
-  const barePort = await freePort();
-  const bare = await startBenchProcess('bare-proxy.js', { BARE_PORT: String(barePort), WORKER_URL: worker.url, WORKER_CONNECTIONS: '64' }, barePort);
+  const bare = await startFixture('bare-proxy.js', 'BARE_PORT', { WORKER_URL: worker.url, WORKER_CONNECTIONS: '64' });
   procs.push(bare);
   const profileDir = join(dir, 'profile');
   const gateway = await startGatewayProcess(

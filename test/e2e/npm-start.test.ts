@@ -5,13 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/shared/net.js';
-import { until } from '../helpers/gateway.js';
+import { healthyWorkers, until } from '../helpers/gateway.js';
+import { spawnNode } from '../helpers/node-process.js';
 import { CLI_DIR } from '../helpers/paths.js';
 
 function withoutAdaptersDir(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -21,26 +19,16 @@ function withoutAdaptersDir(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 test('npm start: demo model, a supervised real worker, an answer, a clean stop', async () => {
   const cwd = mkdtempSync(join(tmpdir(), 'npm-start-'));
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(CLI_DIR, 'start.js')], {
+  const p = await spawnNode(join(CLI_DIR, 'start.js'), {
     cwd,
-    env: { ...withoutAdaptersDir(process.env), GATEWAY_PORT: String(port), GATEWAY_REDIS_URL: '', GATEWAY_LOG_LEVEL: 'warn', WORKER_LOG_LEVEL: 'warn', WORKER_DEVICE_INTRA_OP_THREADS: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...withoutAdaptersDir(process.env), GATEWAY_REDIS_URL: '', GATEWAY_LOG_LEVEL: 'warn', WORKER_LOG_LEVEL: 'warn', WORKER_DEVICE_INTRA_OP_THREADS: '1' },
+    portEnv: 'GATEWAY_PORT',
   });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const base = `http://127.0.0.1:${port}`;
+  const base = p.url;
   try {
-    const up = await until(async () => {
-      try {
-        return ((await (await fetch(`${base}/readyz`)).json()) as { healthy_workers: number }).healthy_workers === 1;
-      } catch {
-        return false;
-      }
-    }, 60_000, 200);
-    assert.ok(up, `the service came up with its worker: ${out}`);
-    assert.match(out, /serving the demo model chatglm3-demo-tiny/);
+    const up = await until(async () => (await healthyWorkers(base)) === 1, 60_000, 200);
+    assert.ok(up, `the service came up with its worker: ${p.output()}`);
+    assert.match(p.output(), /serving the demo model chatglm3-demo-tiny/);
     assert.ok(existsSync(join(cwd, 'models/demo-tiny/model.onnx')));
     const res = await fetch(`${base}/v1/chat`, {
       method: 'POST',
@@ -65,12 +53,9 @@ test('npm start: demo model, a supervised real worker, an answer, a clean stop',
     const tunedBody = (await tuned.json()) as { adapter: string | null; degraded: unknown };
     assert.equal(tunedBody.adapter, 'legal-demo');
     assert.equal(tunedBody.degraded, false);
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const [code] = (await exited) as [number];
-    assert.equal(code, 0, out);
+    assert.equal(await p.stop(), 0, p.output());
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    p.child.kill('SIGKILL');
     rmSync(cwd, { recursive: true, force: true });
   }
 });

@@ -5,13 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/shared/net.js';
-import { sseData, until } from '../helpers/gateway.js';
+import { healthyWorkers, sseData, until } from '../helpers/gateway.js';
+import { spawnNode } from '../helpers/node-process.js';
 import { CLI_DIR } from '../helpers/paths.js';
 
 function childPids(pid: number): number[] {
@@ -24,13 +23,11 @@ function childPids(pid: number): number[] {
 
 test('a killed worker: open streams end with an error, the supervisor restarts it, answers come back', async () => {
   const cwd = mkdtempSync(join(tmpdir(), 'worker-crash-'));
-  const port = await freePort();
   const { WORKER_ADAPTERS_DIR: _unused, ...env } = process.env;
-  const child = spawn(process.execPath, [join(CLI_DIR, 'start.js')], {
+  const p = await spawnNode(join(CLI_DIR, 'start.js'), {
     cwd,
     env: {
       ...env,
-      GATEWAY_PORT: String(port),
       GATEWAY_REDIS_URL: '',
       GATEWAY_LOG_LEVEL: 'warn',
       GATEWAY_WORKERS_HEALTH_INTERVAL_MS: '200',
@@ -38,21 +35,12 @@ test('a killed worker: open streams end with an error, the supervisor restarts i
       WORKER_LOG_LEVEL: 'warn',
       WORKER_DEVICE_INTRA_OP_THREADS: '1',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    portEnv: 'GATEWAY_PORT',
   });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const base = `http://127.0.0.1:${port}`;
-  const healthy = async () => {
-    try {
-      return ((await (await fetch(`${base}/readyz`)).json()) as { healthy_workers: number }).healthy_workers === 1;
-    } catch {
-      return false;
-    }
-  };
+  const { child, url: base } = p;
+  const healthy = async () => (await healthyWorkers(base)) === 1;
   try {
-    assert.ok(await until(healthy, 60_000, 100), `the service came up with its worker: ${out}`);
+    assert.ok(await until(healthy, 60_000, 100), `the service came up with its worker: ${p.output()}`);
     const [workerPid] = childPids(child.pid!);
     assert.ok(workerPid, 'the supervisor runs one worker process');
 
@@ -104,7 +92,7 @@ test('a killed worker: open streams end with an error, the supervisor restarts i
         const pids = childPids(child.pid!);
         return pids.length === 1 && pids[0] !== workerPid && (await healthy());
       }, 30_000, 100),
-      `a new worker was started and is healthy: ${out}`,
+      `a new worker was started and is healthy: ${p.output()}`,
     );
     const res = await fetch(`${base}/v1/chat`, {
       method: 'POST',
@@ -114,11 +102,9 @@ test('a killed worker: open streams end with an error, the supervisor restarts i
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { degraded: unknown }).degraded, false);
 
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    assert.equal(((await exited) as [number])[0], 0, out);
+    assert.equal(await p.stop(), 0, p.output());
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    child.kill('SIGKILL');
     rmSync(cwd, { recursive: true, force: true });
   }
 });

@@ -62,3 +62,12 @@ export async function until(pred: () => boolean | Promise<boolean>, ms: number, 
   }
   return pred();
 }
+
+/** Healthy workers a running gateway reports at /readyz; -1 while it does not answer. */
+export async function healthyWorkers(base: string): Promise<number> {
+  try {
+    return ((await (await fetch(`${base}/readyz`)).json()) as { healthy_workers: number }).healthy_workers;
+  } catch {
+    return -1;
+  }
+}

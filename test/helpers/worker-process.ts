@@ -2,13 +2,12 @@
  * Test helpers for the worker: a tiny model exported from the golden ChatGLM3 checkpoint into a
  * temporary folder, a worker process started on it, and an NDJSON reader for /v1/generate.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportModel } from '../../src/model/export-model.js';
-import { freePort, sleep } from '../../src/shared/net.js';
 import type { GenerateEvent, GenerateRequestInput } from '../../src/shared/protocol.js';
+import { startNode, type NodeProcess } from './node-process.js';
 import { CLI_DIR, GOLDEN_TINY_DIR } from './paths.js';
 
 export const GOLDEN_ADAPTER_DIR = join(GOLDEN_TINY_DIR, 'lora-adapter');
@@ -37,41 +36,17 @@ export async function exportTinyModel(mode: 'runtime' | 'merge' | 'none' = 'runt
   return { root, modelDir, adaptersDir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
-export interface WorkerProcess {
-  url: string;
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
+export type WorkerProcess = NodeProcess;
 
+/** A worker process on `env` (WORKER_* variables), once its model is loaded (/readyz); `stop` kills it. */
 export async function startWorker(env: Record<string, string>): Promise<WorkerProcess> {
-  const port = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, [join(CLI_DIR, 'worker.js')], {
-    env: { ...process.env, WORKER_PORT: String(port), WORKER_LOG_LEVEL: 'warn', WORKER_DEVICE_INTRA_OP_THREADS: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  };
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}: ${output}`);
-    try {
-      const r = await fetch(`${url}/readyz`);
-      if (r.status === 200) return { url, child, output: () => output, stop };
-    } catch {
-      // not listening yet
-    }
-    await sleep(50);
-  }
-  await stop();
-  throw new Error(`worker did not get ready: ${output}`);
+  const p = await startNode(
+    join(CLI_DIR, 'worker.js'),
+    { env: { ...process.env, WORKER_LOG_LEVEL: 'warn', WORKER_DEVICE_INTRA_OP_THREADS: '1', ...env }, portEnv: 'WORKER_PORT' },
+    '/readyz',
+    15_000,
+  );
+  return { ...p, stop: () => p.stop(0) };
 }
 
 /** Reads an NDJSON stream to its end; `onEvent` may abort the request. */

@@ -1,13 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { Supervisor, restartDelay } from '../../src/gateway/supervisor.js';
-import { freePort } from '../../src/shared/net.js';
 import { FAKE_WORKER_JS } from '../helpers/fake-worker-process.js';
 import { sha256Hex } from '../../src/gateway/auth.js';
-import { TEST_ADMIN_TOKEN, sseData, until } from '../helpers/gateway.js';
+import { TEST_ADMIN_TOKEN, healthyWorkers, sseData, until } from '../helpers/gateway.js';
+import { spawnNode } from '../helpers/node-process.js';
 import { CLI_DIR } from '../helpers/paths.js';
 
 function alive(pid: number): boolean {
@@ -93,11 +91,9 @@ test('a worker that keeps crashing is restarted with growing delays', async () =
 });
 
 test('npm start: supervised workers, and SIGTERM drains an open stream, stops the workers and exits 0', async () => {
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(CLI_DIR, 'start.js')], {
+  const p = await spawnNode(join(CLI_DIR, 'start.js'), {
     env: {
       ...process.env,
-      GATEWAY_PORT: String(port),
       GATEWAY_REDIS_URL: '',
       GATEWAY_LOG_LEVEL: 'warn',
       GATEWAY_SUPERVISOR_WORKERS: '1',
@@ -108,24 +104,12 @@ test('npm start: supervised workers, and SIGTERM drains an open stream, stops th
       GATEWAY_AUTH_ADMIN_TOKEN_SHA256: sha256Hex(TEST_ADMIN_TOKEN),
       FAKE_WORKER_SCRIPT: JSON.stringify({ tokenDelayMs: 120 }),
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    portEnv: 'GATEWAY_PORT',
   });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const base = `http://127.0.0.1:${port}`;
+  const base = p.url;
   try {
-    assert.ok(
-      await until(async () => {
-        try {
-          return ((await (await fetch(`${base}/readyz`)).json()) as { healthy_workers: number }).healthy_workers === 1;
-        } catch {
-          return false;
-        }
-      }, 15000, 100),
-      `the gateway and its worker come up: ${out}`,
-    );
-    assert.match(out, /1 local worker\(s\)/);
+    assert.ok(await until(async () => (await healthyWorkers(base)) === 1, 15000, 100), `the gateway and its worker come up: ${p.output()}`);
+    assert.match(p.output(), /1 local worker\(s\)/);
     const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
     const workers = (await (await fetch(`${base}/admin/workers`, { headers: admin })).json()) as { workers: Array<{ url: string }> };
     assert.equal(workers.workers.length, 1);
@@ -142,8 +126,7 @@ test('npm start: supervised workers, and SIGTERM drains an open stream, stops th
     const reader = res.body!.getReader();
     const first = await reader.read();
     assert.ok(!first.done);
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
+    const stopped = p.stop();
     let text = new TextDecoder().decode(first.value);
     for (;;) {
       const { done, value } = await reader.read();
@@ -153,11 +136,10 @@ test('npm start: supervised workers, and SIGTERM drains an open stream, stops th
     const events = sseData(text);
     assert.equal(events.at(-1), '[DONE]', 'the open stream finished');
     assert.equal(events.filter((e) => typeof e === 'object' && e !== null && 'delta' in e).length, 9);
-    const [code] = (await exited) as [number];
-    assert.equal(code, 0, out);
+    assert.equal(await stopped, 0, p.output());
     await assert.rejects(fetch(`${base}/healthz`), 'no longer listening');
     assert.ok(!alive(workerPid), 'the supervised worker was stopped');
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    p.child.kill('SIGKILL');
   }
 });
