@@ -33,10 +33,9 @@ export interface IndexedField {
 /**
  * One document: the words of each field, in the order of the index's fields, as the tokenizer
  * gave them (not lower-cased: a field's length is its number of distinct raw words, as in
- * MiniSearch). `null` for a field the document lacks (the field's running average length then
- * stays as it is, as in MiniSearch).
+ * MiniSearch). Every document has every field, if only as an empty list.
  */
-export type IndexedDocument = readonly (readonly string[] | null)[];
+export type IndexedDocument = readonly (readonly string[])[];
 
 /** The term as stored and looked up. */
 export const normalizeTerm = (word: string): string => word.toLowerCase();
@@ -49,7 +48,7 @@ function bm25(termFreq: number, matchingCount: number, totalCount: number, field
 }
 
 export interface KbIndexOptions {
-  /** A term in more entries than this share is left out of a query when rarer terms are left (see `best`). */
+  /** A term in more entries than this share is left out of a query when rarer terms are left (see `bestDoc`). */
   commonTermShare: number;
 }
 
@@ -74,8 +73,8 @@ export class KbIndex {
   /** seenAt[t] === stamp: term t is already in the current query. */
   private readonly seenAt: Int32Array;
   private stamp = 0;
-  /** The score of the last `best` that found something. */
-  lastScore = 0;
+  /** The score of the entry the last search found (set by the search paths of `best`). */
+  private lastScore = 0;
 
   constructor(fields: readonly IndexedField[], documents: readonly IndexedDocument[], options: KbIndexOptions) {
     const n = documents.length;
@@ -91,8 +90,7 @@ export class KbIndex {
     for (let doc = 0; doc < n; doc++) {
       const document = documents[doc]!;
       for (let f = 0; f < nf; f++) {
-        const words = document[f];
-        if (words == null) continue;
+        const words = document[f]!;
         const length = new Set(words).size;
         fieldLength[doc * nf + f] = length;
         avgFieldLength[f] = (avgFieldLength[f]! * doc + length) / (doc + 1);
@@ -161,6 +159,12 @@ export class KbIndex {
     return this.postingStart[t + 1]! - this.postingStart[t]!;
   }
 
+  /** The best match for the query words (entry number and score), or null when no entry has any of them. */
+  best(words: readonly string[]): { doc: number; score: number } | null {
+    const doc = this.bestDoc(words);
+    return doc < 0 ? null : { doc, score: this.lastScore };
+  }
+
   /**
    * The entry number of the best match for the query words, or -1 when no entry has any of them;
    * its score is then in `lastScore`. Query shaping: words no entry has are dropped, then words in
@@ -169,7 +173,7 @@ export class KbIndex {
    * them only when none has all (MiniSearch's AND, then OR). Equal scores go to the lower entry
    * number.
    */
-  best(words: readonly string[]): number {
+  private bestDoc(words: readonly string[]): number {
     if (++this.stamp === 0x7fffffff) {
       this.seenAt.fill(0);
       this.stamp = 1;

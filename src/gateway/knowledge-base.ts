@@ -133,7 +133,7 @@ export class KnowledgeBase {
     this.entries = entries.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
     this.index = new KbIndex(
       FIELDS,
-      this.entries.map((e) => [segmentWords(e.title), e.question == null ? null : segmentWords(e.question)]),
+      this.entries.map((e) => [segmentWords(e.title), segmentWords(e.question)]),
       { commonTermShare: COMMON_TERM_SHARE },
     );
     this.size = this.entries.length;
@@ -144,7 +144,7 @@ export class KnowledgeBase {
   /**
    * The best match for a question, or null when nothing shares a word with it. Words no entry has
    * are dropped, then common words (unless nothing else is left); entries with all the remaining
-   * words are searched first, entries with any of them only when none has all (see `KbIndex.best`).
+   * words are searched first, entries with any of them only when none has all (see `KbIndex.bestDoc`).
    */
   best(question: string): KnowledgeMatch | null {
     const cacheable = this.cacheLimit > 0 && question.length <= CACHE_MAX_QUESTION;
@@ -156,8 +156,8 @@ export class KnowledgeBase {
       }
     }
     this.onSearch?.('miss');
-    const doc = this.index.best(segmentWords(question));
-    const match = doc < 0 ? null : { entry: this.entries[doc]!, score: this.index.lastScore };
+    const found = this.index.best(segmentWords(question));
+    const match = found && { entry: this.entries[found.doc]!, score: found.score };
     if (cacheable) {
       if (this.cache.size >= this.cacheLimit) this.cache.clear();
       this.cache.set(question, match);
