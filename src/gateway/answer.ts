@@ -18,10 +18,11 @@ import type { Tenant } from './auth.js';
 import type { DispatchBreaker } from './breaker.js';
 import { Cancel } from './cancel.js';
 import type { DegradeSwitch } from './degrade.js';
-import { eventError, type WorkerStream } from './dispatch.js';
+import type { WorkerStream } from './dispatch.js';
 import { deltaTemplate, type AnswerFormat, type AnswerMeta } from './formats.js';
 import type { Degraded, FallbackAnswer, FallbackAnswerer, FallbackReason } from './knowledge-base.js';
 import type { GatewayMetrics } from './metrics.js';
+import { eventError } from './worker-response.js';
 
 export type AnswerRoute = 'chat' | 'chat_completions' | 'completions';
 

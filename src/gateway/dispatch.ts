@@ -20,8 +20,6 @@ import type { GatewayMetrics } from './metrics.js';
 import type { WorkerPool, WorkerTarget } from './pool.js';
 import { WorkerResponse } from './worker-response.js';
 
-export { eventError, parseEvent, workerError } from './worker-response.js';
-
 export interface DispatchOptions {
   ttftTimeoutMs: number;
   maxAttempts: number;
