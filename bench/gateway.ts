@@ -9,8 +9,9 @@
  * a second gateway in degrade mode `forced` answering from a generated knowledge base.
  *
  * 1. Throughput: autocannon, `rounds` alternating rounds of `duration` seconds on each of
- *    bare / gateway / gateway with `stream: true`; req/s and latency per target (medians over
- *    rounds), and the ratios gateway ÷ bare and stream ÷ bare per round (their median).
+ *    bare / bare plus the limiter's one Redis command / gateway / gateway with `stream: true`;
+ *    req/s and latency per target (medians over rounds), and the ratios to bare per round (their
+ *    median).
  *    Latencies are read from autocannon's response events, in fractions of a millisecond.
  * 2. Degrade: autocannon on the forced gateway with questions drawn from 1,000 generated ones
  *    (the answer cache helps) and with every question made unique (it cannot).
@@ -188,6 +189,8 @@ try {
   procs.push(worker);
   const bare = await startFixture('bare-proxy.js', 'BARE_PORT', { WORKER_URL: worker.url, WORKER_CONNECTIONS: '64' });
   procs.push(bare);
+  const bareRedis = await startFixture('bare-proxy.js', 'BARE_PORT', { WORKER_URL: worker.url, WORKER_CONNECTIONS: '64', BARE_REDIS_URL: redis.url });
+  procs.push(bareRedis);
   const profileDir = join(dir, 'profile');
   const gateway = await startGatewayProcess(
     {
@@ -209,27 +212,32 @@ try {
   // Every target answers what it should before anything is timed.
   await sleep(500); // the gateway's first health check and tokenizer fetch
   await expectAnswer(bare.url, chatBody(QUESTION, false), (t) => t.includes(EXPECTED_TEXT), 'bare');
+  await expectAnswer(bareRedis.url, chatBody(QUESTION, false), (t) => t.includes(EXPECTED_TEXT), 'bare + bucket script');
   await expectAnswer(gateway.url, chatBody(QUESTION, false), (t) => t.includes(EXPECTED_TEXT) && t.includes('"degraded":false'), 'gateway');
   await expectAnswer(gateway.url, chatBody(QUESTION, true), (t) => t.includes('《民法典》') && t.includes('"finish_reason":"stop"'), 'gateway stream');
   await expectAnswer(degraded.url, chatBody(questions[0]!, false), (_t, h) => h.get('x-degraded') === 'kb' || h.get('x-degraded') === 'canned', 'degrade');
 
-  // 1. Throughput, alternating rounds.
+  // 1. Throughput, alternating rounds. `bareRedis` is the bare route plus the limiter's one
+  // Redis command: what that command alone takes from the floor.
   const targets = {
     bare: { url: `${bare.url}/v1/chat`, body: chatBody(QUESTION, false) },
+    bareRedis: { url: `${bareRedis.url}/v1/chat`, body: chatBody(QUESTION, false) },
     gateway: { url: `${gateway.url}/v1/chat`, body: chatBody(QUESTION, false) },
     stream: { url: `${gateway.url}/v1/chat`, body: chatBody(QUESTION, true) },
   } as const;
   type Target = keyof typeof targets;
-  const names = Object.keys(targets) as Target[];
-  for (const name of names) await cannon(targets[name].url, targets[name].body, 2); // warm-up
-  const rounds: Record<Target, Throughput[]> = { bare: [], gateway: [], stream: [] };
+  const throughputNames = Object.keys(targets) as Target[];
+  for (const name of throughputNames) await cannon(targets[name].url, targets[name].body, 2); // warm-up
+  const rounds: Record<Target, Throughput[]> = { bare: [], bareRedis: [], gateway: [], stream: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    const order = r % 2 === 0 ? names : [...names].reverse();
+    const order = r % 2 === 0 ? throughputNames : [...throughputNames].reverse();
     for (const name of order) rounds[name].push(strip(await cannon(targets[name].url, targets[name].body, DURATION)));
   }
-  const throughput = { bare: summary(rounds.bare), gateway: summary(rounds.gateway), stream: summary(rounds.stream) };
-  const fullRatio = median(rounds.gateway.map((g, i) => g.rps / rounds.bare[i]!.rps));
-  const streamRatio = median(rounds.stream.map((s, i) => s.rps / rounds.bare[i]!.rps));
+  const throughput = { bare: summary(rounds.bare), bareRedis: summary(rounds.bareRedis), gateway: summary(rounds.gateway), stream: summary(rounds.stream) };
+  const overBare = (name: Target) => median(rounds[name].map((t, i) => t.rps / rounds.bare[i]!.rps));
+  const fullRatio = overBare('gateway');
+  const streamRatio = overBare('stream');
+  const redisRatio = overBare('bareRedis');
 
   // 2. Degrade path.
   await cannon(`${degraded.url}/v1/chat`, (i) => chatBody(questions[i % questions.length]!, false), 2);
@@ -243,12 +251,14 @@ try {
   const look = new Redis(redis.url);
   const redisPid = Number(/process_id:(\d+)/.exec(await look.info('server'))![1]);
   look.disconnect();
-  const pids: Record<Target, number[]> = { bare: [bare.child.pid!], gateway: [gateway.child.pid!, redisPid], stream: [gateway.child.pid!, redisPid] };
-  const cpuOf = (name: Target) => pids[name].reduce((n, pid) => n + cpuMs(pid), 0);
+  type RateTarget = 'bare' | 'gateway' | 'stream';
+  const names: RateTarget[] = ['bare', 'gateway', 'stream'];
+  const pids: Record<RateTarget, number[]> = { bare: [bare.child.pid!], gateway: [gateway.child.pid!, redisPid], stream: [gateway.child.pid!, redisPid] };
+  const cpuOf = (name: RateTarget) => pids[name].reduce((n, pid) => n + cpuMs(pid), 0);
   const atRate = async (rate: number) => {
-    const latencies: Record<Target, number[]> = { bare: [], gateway: [], stream: [] };
-    const failed: Record<Target, number> = { bare: 0, gateway: 0, stream: 0 };
-    const cpu: Record<Target, number> = { bare: 0, gateway: 0, stream: 0 };
+    const latencies: Record<RateTarget, number[]> = { bare: [], gateway: [], stream: [] };
+    const failed: Record<RateTarget, number> = { bare: 0, gateway: 0, stream: 0 };
+    const cpu: Record<RateTarget, number> = { bare: 0, gateway: 0, stream: 0 };
     let lagMs = 0;
     for (let r = 0; r < ROUNDS; r++) {
       for (const name of r % 2 === 0 ? names : [...names].reverse()) {
@@ -260,7 +270,7 @@ try {
         lagMs = Math.max(lagMs, run.lagMs);
       }
     }
-    const row = (name: Target) => ({
+    const row = (name: RateTarget) => ({
       p50: pct(latencies[name], 50),
       p99: pct(latencies[name], 99),
       requests: latencies[name].length + failed[name],
@@ -311,6 +321,7 @@ try {
   const table: string[][] = [['target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'errors']];
   const row = (name: string, t: Throughput) => table.push([name, String(Math.round(t.rps)), String(t.p50), String(t.p99), String(t.requests), String(t.non2xx), String(t.errors)]);
   row('1 bare forward', throughput.bare);
+  row('1b bare + one bucket-script call', throughput.bareRedis);
   row('2 gateway /v1/chat', throughput.gateway);
   row('3 gateway stream', throughput.stream);
   row(`4 degrade kb (${KB_ENTRIES} entries, 1000 questions)`, degradeCached);
@@ -318,7 +329,7 @@ try {
   const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
   console.log(`gateway benchmark: autocannon, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION} s (medians over rounds)`);
   for (const r of table) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
-  console.log(`ratios (median of per-round ratios): 2÷1 = ${fullRatio.toFixed(3)}, 3÷1 = ${streamRatio.toFixed(3)}   (target 2÷1 ≥ 0.8)`);
+  console.log(`ratios (median of per-round ratios): 2÷1 = ${fullRatio.toFixed(3)}, 3÷1 = ${streamRatio.toFixed(3)}   (target 2÷1 ≥ 0.8); 1b÷1 = ${redisRatio.toFixed(3)}`);
   for (const f of fixedRates) {
     console.log(`at ${f.what}, ${f.rate} req/s (open loop; the generator fell behind its schedule by up to ${f.generatorLagMs.toFixed(1)} ms):`);
     for (const name of names) {
@@ -348,6 +359,7 @@ try {
     targets: {
       fullOverBare: { value: fullRatio, target: 0.8, met: fullRatio >= 0.8 },
       streamOverBare: { value: streamRatio },
+      oneRedisCommandOverBare: { value: redisRatio },
       p99AddedAtHalfRateMs: { value: p99Added, target: 2, met: p99Added <= 2 },
       firstTokenAddedMs: { value: firstToken.addedP50, target: 1, met: firstToken.addedP50 <= 1 },
       degradeRps: { value: Math.min(degradeCached.rps, degradeUnique.rps), target: 5000, met: Math.min(degradeCached.rps, degradeUnique.rps) >= 5000 },
