@@ -115,6 +115,7 @@ export class Limiter {
   };
   private readonly counters = new Map<string, { inc(n?: number): void }>();
   private readonly timers: Record<DecisionSource, { observe(v: number): void }>;
+  private readonly refunded: Record<Reservation['source'], { inc(n: number): void }>;
   private skipUntilMs = 0;
   private lastSweepMs = 0;
   private currentMode: LimiterMode;
@@ -137,6 +138,10 @@ export class Limiter {
       redis: this.metrics.duration.labels({ source: 'redis' }),
       local: this.metrics.duration.labels({ source: 'local' }),
       none: this.metrics.duration.labels({ source: 'none' }),
+    };
+    this.refunded = {
+      redis: this.metrics.refundedTokens.labels({ source: 'redis' }),
+      local: this.metrics.refundedTokens.labels({ source: 'local' }),
     };
     this.currentMode = redis ? 'redis' : 'local';
     setMode(this.metrics, this.currentMode);
@@ -186,7 +191,7 @@ export class Limiter {
     const spent = Number.isFinite(used) ? Math.max(0, Math.floor(used)) : reservation.tokens;
     const refund = Math.max(0, reservation.tokens - spent);
     if (refund === 0) return;
-    this.metrics.refundedTokens.inc({ source: reservation.source }, refund);
+    this.refunded[reservation.source].inc(refund);
     const subject = reservation.subject;
     if (reservation.source === 'local') {
       this.local.take(subject.specs, { requests: 0, tokens: 0, refund });
