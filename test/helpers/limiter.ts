@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
+import { startPrivateRedis, type PrivateRedis } from './redis.js';
 import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
 import { until } from './gateway.js';
 import { LimitsConfigSchema, type LimitsConfig } from '../../src/gateway/limiter/config.js';
@@ -33,6 +35,23 @@ export async function readyClient(config: Record<string, unknown>): Promise<Redi
   client.on('error', () => {});
   assert.ok(await until(() => client.status === 'ready', 5000), 'Redis client ready');
   return client;
+}
+
+/**
+ * A private redis-server and a ready client to it for the whole test file: started in `before`,
+ * stopped in `after`. Read the fields inside tests (they are set once `before` has run).
+ */
+export function privateRedisForFile(): { server: PrivateRedis; redis: RedisClient } {
+  const fixture = {} as { server: PrivateRedis; redis: RedisClient };
+  before(async () => {
+    fixture.server = await startPrivateRedis();
+    fixture.redis = await readyClient({ url: fixture.server.url });
+  });
+  after(async () => {
+    fixture.redis.disconnect();
+    await fixture.server.stop();
+  });
+  return fixture;
 }
 
 export function testLimiter(redis: RedisClient | null, limits: unknown = {}): TestLimiter {

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import type { FastifyInstance } from 'fastify';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
 import { admin, auth, sseData, testGateway, until } from '../helpers/gateway.js';
 import { CLI_DIR } from '../helpers/paths.js';

@@ -1,42 +1,31 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError } from '../../src/shared/errors.js';
-import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+import { createRedis, RedisConfigSchema } from '../../src/gateway/redis.js';
 import { until } from '../helpers/gateway.js';
-import { readyClient, testLimiter } from '../helpers/limiter.js';
+import { privateRedisForFile, testLimiter } from '../helpers/limiter.js';
 
 const TIERS = {
   free: { requests: { perMinute: 1, burst: 8 }, tokens: { perMinute: 1, burst: 10_000 } },
   anonymous: { requests: { perMinute: 1, burst: 1 }, tokens: { perMinute: 1, burst: 1 } },
 };
 
-let server: PrivateRedis;
-let redis: RedisClient;
-
-before(async () => {
-  server = await startPrivateRedis();
-  redis = await readyClient({ url: server.url });
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
+const fx = privateRedisForFile();
 
 async function redisBack(): Promise<void> {
-  await server.start();
-  assert.ok(await until(() => redis.status === 'ready', 5000), 'the client reconnects');
+  await fx.server.start();
+  assert.ok(await until(() => fx.redis.status === 'ready', 5000), 'the client reconnects');
 }
 
 test('local: a dead Redis is replaced at once by buckets of capacity ÷ replicas, and used again when it returns', async () => {
-  const t = testLimiter(redis, { tiers: TIERS, outage: { policy: 'local', replicas: 4 }, refundFlushMs: 20 });
+  const t = testLimiter(fx.redis, { tiers: TIERS, outage: { policy: 'local', replicas: 4 }, refundFlushMs: 20 });
   try {
     const s = t.tenant('local');
     const first = await t.limiter.admit(s, { promptTokens: 10, maxTokens: 90 });
     assert.equal(first.source, 'redis');
     t.limiter.settle(first.reservation, 100); // nothing to refund
-    await server.stop();
-    assert.ok(await until(() => redis.status !== 'ready', 2000));
+    await fx.server.stop();
+    assert.ok(await until(() => fx.redis.status !== 'ready', 2000));
 
     const decisions = [];
     let slowest = 0;
@@ -73,8 +62,8 @@ test('local: a dead Redis is replaced at once by buckets of capacity ÷ replicas
 });
 
 test('a Redis that hangs costs one command timeout, then decisions are local until it answers', async () => {
-  const client = createRedis(RedisConfigSchema.parse({ url: server.url, commandTimeoutMs: 100 }), 'hanging')!;
-  const pauser = createRedis(RedisConfigSchema.parse({ url: server.url }), 'pauser')!;
+  const client = createRedis(RedisConfigSchema.parse({ url: fx.server.url, commandTimeoutMs: 100 }), 'hanging')!;
+  const pauser = createRedis(RedisConfigSchema.parse({ url: fx.server.url }), 'pauser')!;
   client.on('error', () => {});
   pauser.on('error', () => {});
   const t = testLimiter(client, { tiers: TIERS, outage: { policy: 'local', retryMs: 300 } });
@@ -100,12 +89,12 @@ test('a Redis that hangs costs one command timeout, then decisions are local unt
 });
 
 test('refunds for Redis reservations wait out the outage and are sent when it ends', async () => {
-  const t = testLimiter(redis, { tiers: TIERS, outage: { policy: 'local' }, refundFlushMs: 20 });
+  const t = testLimiter(fx.redis, { tiers: TIERS, outage: { policy: 'local' }, refundFlushMs: 20 });
   try {
     const s = t.tenant('waiting');
     const d = await t.limiter.admit(s, { promptTokens: 0, maxTokens: 500 });
-    await server.stop();
-    assert.ok(await until(() => redis.status !== 'ready', 2000));
+    await fx.server.stop();
+    assert.ok(await until(() => fx.redis.status !== 'ready', 2000));
     t.limiter.settle(d.reservation, 100);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(t.limiter.pendingRefunds, 400, 'kept while Redis is away');
@@ -117,11 +106,11 @@ test('refunds for Redis reservations wait out the outage and are sent when it en
 });
 
 test('fail-open admits and counts; fail-closed answers 503 REDIS_UNAVAILABLE with Retry-After', async () => {
-  const open = testLimiter(redis, { tiers: TIERS, outage: { policy: 'fail-open' } });
-  const closed = testLimiter(redis, { tiers: TIERS, outage: { policy: 'fail-closed', retryMs: 2000 } });
+  const open = testLimiter(fx.redis, { tiers: TIERS, outage: { policy: 'fail-open' } });
+  const closed = testLimiter(fx.redis, { tiers: TIERS, outage: { policy: 'fail-closed', retryMs: 2000 } });
   try {
-    await server.stop();
-    assert.ok(await until(() => redis.status !== 'ready', 2000));
+    await fx.server.stop();
+    assert.ok(await until(() => fx.redis.status !== 'ready', 2000));
     for (let i = 0; i < 20; i++) {
       const d = await open.limiter.admit(open.tenant('open'));
       assert.equal(d.allowed, true);

@@ -1,13 +1,8 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError } from '../../src/shared/errors.js';
-import type { RedisClient } from '../../src/gateway/redis.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { until } from '../helpers/gateway.js';
-import { commandStats, readBucket, readyClient, testLimiter } from '../helpers/limiter.js';
-
-let server: PrivateRedis;
-let redis: RedisClient;
+import { commandStats, readBucket, privateRedisForFile, testLimiter } from '../helpers/limiter.js';
 
 const TIERS = {
   free: { requests: { perMinute: 60, burst: 1000 }, tokens: { perMinute: 1, burst: 10_000 } },
@@ -15,21 +10,14 @@ const TIERS = {
   anonymous: { requests: { perMinute: 1, burst: 2 }, tokens: { perMinute: 1, burst: 50 } },
 };
 
-before(async () => {
-  server = await startPrivateRedis();
-  redis = await readyClient({ url: server.url });
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
+const fx = privateRedisForFile();
 
 test('an admitted request costs one Redis command, refunds included', async () => {
-  const t = testLimiter(redis, { tiers: TIERS, refundFlushMs: 10_000 });
+  const t = testLimiter(fx.redis, { tiers: TIERS, refundFlushMs: 10_000 });
   try {
     const subjects = [t.tenant('a'), t.tenant('b'), t.tenant('c')];
     await t.limiter.admit(subjects[0]!); // first use on the connection loads the script
-    await redis.config('RESETSTAT');
+    await fx.redis.config('RESETSTAT');
     let admitted = 0;
     for (let i = 0; i < 300; i++) {
       const d = await t.limiter.admit(subjects[i % 3]!, { promptTokens: 10, maxTokens: 20 });
@@ -38,7 +26,7 @@ test('an admitted request costs one Redis command, refunds included', async () =
       admitted++;
       t.limiter.settle(d.reservation, 15);
     }
-    const stats = await commandStats(redis);
+    const stats = await commandStats(fx.redis);
     assert.equal(stats.sent, admitted, 'one command per admission, the refunds rode along');
     assert.equal(stats.scripts, admitted);
     assert.equal(t.limiter.pendingRefunds, 3 * 15, 'the last refund of each tenant is still waiting');
@@ -48,7 +36,7 @@ test('an admitted request costs one Redis command, refunds included', async () =
 });
 
 test('refunds ride on the next admission, or go alone after refundFlushMs', async () => {
-  const t = testLimiter(redis, { tiers: TIERS, refundFlushMs: 50 });
+  const t = testLimiter(fx.redis, { tiers: TIERS, refundFlushMs: 50 });
   try {
     const s = t.tenant('refunds');
     const first = await t.limiter.admit(s, { promptTokens: 100, maxTokens: 900 });
@@ -68,7 +56,7 @@ test('refunds ride on the next admission, or go alone after refundFlushMs', asyn
 });
 
 test('settling twice, or with more than was reserved, refunds nothing extra', async () => {
-  const t = testLimiter(redis, { tiers: TIERS, refundFlushMs: 10_000 });
+  const t = testLimiter(fx.redis, { tiers: TIERS, refundFlushMs: 10_000 });
   try {
     const s = t.tenant('settle');
     const d = await t.limiter.admit(s, { promptTokens: 10, maxTokens: 90 });
@@ -86,9 +74,9 @@ test('settling twice, or with more than was reserved, refunds nothing extra', as
 });
 
 test('a cost above the burst is a 400 that never touches Redis', async () => {
-  const t = testLimiter(redis, { tiers: TIERS });
+  const t = testLimiter(fx.redis, { tiers: TIERS });
   try {
-    await redis.config('RESETSTAT');
+    await fx.redis.config('RESETSTAT');
     await assert.rejects(t.limiter.admit(t.tenant('big', 'tiny'), { promptTokens: 60, maxTokens: 41 }), (err: unknown) => {
       assert.ok(err instanceof AppError);
       assert.equal(err.code, 'TOKEN_BUDGET_EXCEEDED');
@@ -97,8 +85,8 @@ test('a cost above the burst is a 400 that never touches Redis', async () => {
       assert.match(err.message, /needs 101 tokens \(60 in the prompt \+ max_tokens 41\).*holds at most 100/);
       return true;
     });
-    assert.equal((await commandStats(redis)).sent, 0);
-    assert.equal((await redis.keys(`${t.prefix}*`)).length, 0);
+    assert.equal((await commandStats(fx.redis)).sent, 0);
+    assert.equal((await fx.redis.keys(`${t.prefix}*`)).length, 0);
     assert.equal(await t.metric('gateway_ratelimit_decisions_total', { bucket: 'tokens', outcome: 'too_large' }), 1);
     // At exactly the burst it fits.
     assert.equal((await t.limiter.admit(t.tenant('big', 'tiny'), { promptTokens: 60, maxTokens: 40 })).allowed, true);
@@ -108,7 +96,7 @@ test('a cost above the burst is a 400 that never touches Redis', async () => {
 });
 
 test('a refusal names the short bucket and when it will have room', async () => {
-  const t = testLimiter(redis, { tiers: TIERS });
+  const t = testLimiter(fx.redis, { tiers: TIERS });
   try {
     const s = t.tenant('short', 'tiny');
     for (let i = 0; i < 3; i++) assert.equal((await t.limiter.admit(s)).allowed, true);
@@ -130,7 +118,7 @@ test('a refusal names the short bucket and when it will have room', async () => 
 });
 
 test('per-tenant limits override the tier; anonymous callers have a bucket per address', async () => {
-  const t = testLimiter(redis, { tiers: TIERS, tenants: { capped: { requests: { burst: 1 } } } });
+  const t = testLimiter(fx.redis, { tiers: TIERS, tenants: { capped: { requests: { burst: 1 } } } });
   try {
     assert.deepEqual(t.tenant('capped', 'tiny').requests, { perMinute: 1, burst: 1 });
     assert.deepEqual(t.tenant('other', 'tiny').requests, { perMinute: 1, burst: 3 });
@@ -149,18 +137,18 @@ test('per-tenant limits override the tier; anonymous callers have a bucket per a
 });
 
 test('the global buckets are shared by every tenant and refuse by name', async () => {
-  const t = testLimiter(redis, { tiers: TIERS, global: { requests: { perMinute: 1, burst: 4 } } });
+  const t = testLimiter(fx.redis, { tiers: TIERS, global: { requests: { perMinute: 1, burst: 4 } } });
   try {
     let admitted = 0;
     for (let i = 0; i < 8; i++) if ((await t.limiter.admit(t.tenant(`g${i}`))).allowed) admitted++;
     assert.equal(admitted, 4);
     const d = await t.limiter.admit(t.tenant('g-late'));
     assert.equal(d.limitedBy, 'global-requests');
-    assert.equal((await redis.keys(`${t.prefix}ratelimit:{global}:*`)).length, 1);
+    assert.equal((await fx.redis.keys(`${t.prefix}ratelimit:{global}:*`)).length, 1);
   } finally {
     await t.limiter.close();
   }
-  const g = testLimiter(redis, { tiers: TIERS, global: { tokens: { perMinute: 600, burst: 500 } } });
+  const g = testLimiter(fx.redis, { tiers: TIERS, global: { tokens: { perMinute: 600, burst: 500 } } });
   try {
     const d = await g.limiter.admit(g.tenant('g-tokens'), { promptTokens: 100, maxTokens: 300 });
     assert.deepEqual(d.buckets.map((b) => [b.name, b.remaining]), [['requests', 999], ['tokens', 9600], ['global-tokens', 100]]);
@@ -173,11 +161,11 @@ test('the global buckets are shared by every tenant and refuse by name', async (
 });
 
 test('hostile tenant names never reach a key unescaped', async () => {
-  const t = testLimiter(redis, { tiers: TIERS });
+  const t = testLimiter(fx.redis, { tiers: TIERS });
   try {
     const names = ['}{t:victim}', 'a\r\nFLUSHALL\r\n', 'x'.repeat(10_000), '\u0000', '{}'];
     for (const name of names) assert.equal((await t.limiter.admit(t.tenant(name), { promptTokens: 1, maxTokens: 1 })).allowed, true);
-    const keys = await redis.keys(`${t.prefix}*`);
+    const keys = await fx.redis.keys(`${t.prefix}*`);
     assert.equal(keys.length, 2 * names.length, 'each name has buckets of its own');
     for (const key of keys) {
       assert.match(key, /^test:[0-9a-f]{8}:ratelimit:\{~[A-Za-z0-9_-]{43}\}:(requests|tokens)$/, key.slice(0, 80));
@@ -188,11 +176,11 @@ test('hostile tenant names never reach a key unescaped', async () => {
 });
 
 test('close sends the refunds still waiting', async () => {
-  const t = testLimiter(redis, { tiers: TIERS, refundFlushMs: 10_000 });
+  const t = testLimiter(fx.redis, { tiers: TIERS, refundFlushMs: 10_000 });
   const s = t.tenant('closing');
   const d = await t.limiter.admit(s, { promptTokens: 0, maxTokens: 500 });
   t.limiter.settle(d.reservation, 100);
   await t.limiter.close();
-  const level = (await readBucket(redis, s.keys.tokens))!.level / 60_000_000;
+  const level = (await readBucket(fx.redis, s.keys.tokens))!.level / 60_000_000;
   assert.ok(level >= 9_900 && level < 9_901, `10000 - 500 + 400 refunded: ${level}`);
 });

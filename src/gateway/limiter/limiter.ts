@@ -32,7 +32,6 @@ import {
   replyResetMs,
   replyWaitMs,
   takeBuckets,
-  type BucketSpec,
   type ScriptReply,
   type Take,
 } from './bucket-script.js';

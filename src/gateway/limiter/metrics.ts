@@ -3,7 +3,6 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { FAST_BUCKETS } from '../../shared/metrics.js';
-import type { BucketName } from './keys.js';
 import type { OutagePolicy } from './config.js';
 
 export type DecisionOutcome = 'allowed' | 'limited' | 'too_large' | 'fail_open' | 'fail_closed';
