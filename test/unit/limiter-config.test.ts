@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { ConfigError, configTable, loadConfig } from '../../src/shared/config.js';
+import { assertConfigRefuses } from '../helpers/config-refusals.js';
+import { configTable, loadConfig } from '../../src/shared/config.js';
 import { LimitsConfigSchema } from '../../src/gateway/limiter/config.js';
 
 const schema = z.object({ limits: LimitsConfigSchema });
@@ -50,13 +51,7 @@ test('bad values stop start-up with one line naming the key', () => {
     [{ GATEWAY_LIMITS_GLOBAL_REQUESTS: '{"perMinute":"many"}' }, /GATEWAY_LIMITS_GLOBAL_REQUESTS/],
     [{ GATEWAY_LIMITS_GLOBAL_CLUSTER_SLICES: '0' }, /GATEWAY_LIMITS_GLOBAL_CLUSTER_SLICES/],
   ];
-  for (const [env, expected] of cases) {
-    assert.throws(
-      () => loadConfig({ prefix: 'GATEWAY', schema, env }),
-      (err: unknown) => err instanceof ConfigError && expected.test(err.message) && !err.message.includes('\n'),
-      JSON.stringify(env),
-    );
-  }
+  assertConfigRefuses('GATEWAY', schema, cases);
 });
 
 test('every key is documented with a default', () => {
