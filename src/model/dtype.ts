@@ -118,7 +118,3 @@ export function fromFloat32(values: Float32Array, dtype: GraphDtype): Uint8Array
   const half = floatToHalf(values);
   return new Uint8Array(half.buffer, half.byteOffset, half.byteLength);
 }
-
-export function graphDtypeBytes(dtype: GraphDtype): number {
-  return dtype === 'fp32' ? 4 : 2;
-}
