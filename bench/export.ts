@@ -3,7 +3,7 @@
  * the reduced-precision graphs.
  *
  * Cases, each export in a process of its own (peak RSS from getrusage, reported on exit):
- *   golden tiny (fp32)            ../shared/golden/chatglm3-tiny
+ *   golden tiny (fp32)            test/fixtures/golden/chatglm3-tiny
  *   random ~1.1 B (fp32/fp16/int4) a seeded F16 checkpoint in ChatGLM3-6B's layout (vocab 65024,
  *                                 head size 128, 2 KV groups), written in shards to a temporary
  *                                 folder that is deleted afterwards

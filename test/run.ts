@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { helmTemplateBin } from './helpers/helm-template.js';
 import { startPrivateRedis } from './helpers/redis.js';
-import { ensureSystemPackages, installLine } from './helpers/system-packages.js';
+import { ensureSystemPackages, helmTemplateWanted, installLine } from './helpers/system-packages.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 /** test/ in the sources (this file runs from dist/test/). */
@@ -61,8 +61,8 @@ async function main(): Promise<void> {
     console.error(`no test files match ${filters.join(' ')}`);
     process.exit(1);
   }
-  // Chart tests render with helm-template: build it once for the whole run (cached by source hash).
-  if (files.some((f) => relative(here, f).includes('helm'))) helmTemplateBin();
+  // Chart tests render with helm-template where there is no helm: build it once for the whole run (cached by source hash).
+  if (helmTemplateWanted() && files.some((f) => relative(here, f).includes('helm'))) helmTemplateBin();
   const redis = await startPrivateRedis();
   const child = spawn(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...files], {
     stdio: 'inherit',

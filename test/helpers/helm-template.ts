@@ -1,17 +1,18 @@
 /**
- * helm-template (../shared/tools/helm-template): renders the chart like `helm template`, for the
- * helm binary cannot be installed here. It is built from Debian's Go packages once and cached
- * under the OS temp dir, keyed by the hash of its main.go, so a test run builds it at most once
- * (test/run.ts builds it before the chart tests start; the tests then find it cached).
+ * How the chart tests render the chart: `helm template` when helm is on PATH, else helm-template
+ * (../shared/tools/helm-template beside the checkout, which renders as `helm template` does, for
+ * the helm binary cannot be installed everywhere), else nothing, and the tests that need a render
+ * say so in one line. helm-template is built from Debian's Go packages once and cached under the
+ * OS temp dir, keyed by the hash of its main.go, so a test run builds it at most once (test/run.ts
+ * builds it before the chart tests start).
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { PROJECT_ROOT } from './paths.js';
-
-export const HELM_TEMPLATE_DIR = resolve(PROJECT_ROOT, '../shared/tools/helm-template');
+import { join } from 'node:path';
+import { HELM_TEMPLATE_DIR } from './paths.js';
+import { hasCommand, helmTemplateWanted } from './system-packages.js';
 
 /** The cached binary's path, building it first when it is not there. Throws with the reason when it cannot be built. */
 export function helmTemplateBin(): string {
@@ -32,4 +33,44 @@ export function helmTemplateBin(): string {
     rmSync(work, { recursive: true, force: true });
   }
   return bin;
+}
+
+export interface ChartRenderArgs {
+  valuesFiles: string[];
+  sets: string[];
+  name: string;
+  namespace: string;
+  chart: string;
+}
+
+export interface ChartRenderer {
+  /** `helm` or `helm-template`, for messages. */
+  name: string;
+  render(args: ChartRenderArgs): SpawnSyncReturns<string>;
+}
+
+/** Which renderer this machine has: helm first, then helm-template; null says why there is none. */
+export function chartRenderer(): ChartRenderer | { missing: string } {
+  if (hasCommand('helm')) {
+    return {
+      name: 'helm',
+      render: (a) =>
+        spawnSync(
+          'helm',
+          ['template', a.name, a.chart, '--namespace', a.namespace, ...a.valuesFiles.flatMap((f) => ['-f', f]), ...a.sets.flatMap((s) => ['--set', s])],
+          { encoding: 'utf8' },
+        ),
+    };
+  }
+  if (helmTemplateWanted()) {
+    const bin = helmTemplateBin();
+    return {
+      name: 'helm-template',
+      render: (a) =>
+        spawnSync(bin, [...a.valuesFiles.flatMap((f) => ['-f', f]), ...a.sets.flatMap((s) => ['--set', s]), '--name', a.name, '--namespace', a.namespace, a.chart], {
+          encoding: 'utf8',
+        }),
+    };
+  }
+  return { missing: `neither helm is on PATH nor helm-template's sources are at ${HELM_TEMPLATE_DIR}` };
 }

@@ -4,6 +4,9 @@
  * installs them (test/run.ts).
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { HELM_TEMPLATE_DIR } from './paths.js';
 
 export interface SystemPackage {
   /** Debian package name. */
@@ -23,9 +26,15 @@ function dpkgInstalled(pkg: string): boolean {
   return r.status === 0 && r.stdout.includes('install ok installed');
 }
 
-export const SYSTEM_PACKAGES: SystemPackage[] = [
-  { pkg: 'redis-server', why: 'private Redis for the tests', present: () => hasCommand('redis-server') },
-  { pkg: 'prometheus', why: 'promtool: scrape config, alert rules and their unit tests', present: () => hasCommand('promtool') },
+/**
+ * The chart tests render with helm when it is on PATH; otherwise with helm-template when its
+ * sources are beside the checkout, and only then are its Go packages needed.
+ */
+export function helmTemplateWanted(): boolean {
+  return !hasCommand('helm') && existsSync(join(HELM_TEMPLATE_DIR, 'main.go'));
+}
+
+const HELM_TEMPLATE_PACKAGES: SystemPackage[] = [
   { pkg: 'golang-go', why: 'builds helm-template for the chart tests', present: () => hasCommand('go') },
   ...['golang-github-masterminds-sprig-dev', 'golang-github-ghodss-yaml-dev', 'golang-gopkg-yaml.v3-dev'].map((pkg) => ({
     pkg,
@@ -34,8 +43,16 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
   })),
 ];
 
+export function systemPackages(): SystemPackage[] {
+  return [
+    { pkg: 'redis-server', why: 'private Redis for the tests', present: () => hasCommand('redis-server') },
+    { pkg: 'prometheus', why: 'promtool: scrape config, alert rules and their unit tests', present: () => hasCommand('promtool') },
+    ...(helmTemplateWanted() ? HELM_TEMPLATE_PACKAGES : []),
+  ];
+}
+
 export function missingPackages(): SystemPackage[] {
-  return SYSTEM_PACKAGES.filter((p) => !p.present());
+  return systemPackages().filter((p) => !p.present());
 }
 
 export function installLine(missing: SystemPackage[]): string {

@@ -1,5 +1,5 @@
 /**
- * The exported graph against the reference PyTorch outputs of ../shared/golden/chatglm3-tiny:
+ * The exported graph against the reference PyTorch outputs of the golden tiny model (test/fixtures/golden/chatglm3-tiny):
  * every position, step by step through the KV cache, greedy ids, the padded batch, and the
  * LoRA adapter merged and at run time. Also the padding and cache rules that ARCHITECTURE.md
  * ("Model graph") promises the worker.
