@@ -3,9 +3,10 @@
  * prefix GATEWAY, see README) that runs `supervisor.workers` local worker processes
  * (`dist/src/cli/worker.js`, configured by WORKER_* variables) and restarts them when they
  * crash. When the worker's model directory is the default one, the demo model is made there
- * first (random weights, a few seconds, once), with a random demo adapter beside it unless an
- * adapters folder is configured. Anonymous access is on unless configured otherwise, so that
- * `curl` works on a fresh clone.
+ * first (random weights, a few seconds, once), and a random demo adapter `legal-demo` in the
+ * default adapters folder (adapters/, git-ignored there) unless another folder is configured.
+ * The workers serve every adapter in that folder. Anonymous access is on unless configured
+ * otherwise, so that `curl` and OpenAI clients work on a fresh clone.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,16 +30,15 @@ try {
     workers = { command: process.execPath, args: [WORKER_CLI, ...s.args] };
     // Loaded here only: the gateway itself never imports the model code.
     const { loadWorkerConfig, WorkerConfigSchema } = await import('../worker/config.js');
-    const modelDir = loadWorkerConfig(process.env).modelDir;
-    if (modelDir === WorkerConfigSchema.parse({}).modelDir) {
+    const { modelDir, adaptersDir } = loadWorkerConfig(process.env);
+    const defaults = WorkerConfigSchema.parse({});
+    if (modelDir === defaults.modelDir) {
       const { ensureDemoAdapter, ensureDemoModel } = await import('../model/demo-model.js');
       const manifest = await ensureDemoModel(modelDir, 'tiny');
       let adapters = '';
-      if (process.env.WORKER_ADAPTERS_DIR === undefined) {
-        // The workers inherit this environment: they load the demo adapter from here.
-        process.env.WORKER_ADAPTERS_DIR = join(modelDir, 'adapters');
-        ensureDemoAdapter(process.env.WORKER_ADAPTERS_DIR, manifest, 'tiny');
-        adapters = ' with the random adapter `legal-demo`';
+      if (adaptersDir === defaults.adaptersDir) {
+        ensureDemoAdapter(adaptersDir, manifest, 'tiny');
+        adapters = ` with the adapters of ${adaptersDir}/ (the random \`legal-demo\` among them)`;
       }
       banner = `${s.workers} local worker(s) serving the demo model ${manifest.name}${adapters} (random weights: the answers are noise) from ${modelDir}`;
     } else {
