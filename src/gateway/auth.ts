@@ -3,7 +3,10 @@
  * a presented key is hashed once and the result cached (bounded), so the hot path is one map
  * lookup. Every failure is the same 401 with the same words, whether the key was malformed or
  * merely unknown. Anonymous callers (only when configured) are named by their IP address, never
- * by anything they send.
+ * by anything they send. With anonymous access on and no keys configured, a presented key is
+ * taken as an anonymous caller: OpenAI clients always send one (`apiKey: 'none'`), and
+ * OpenAI-compatible servers without keys accept it. Once keys are configured, an unknown key is a
+ * 401 again.
  *
  * The admin token is also configured as a SHA-256 hash and compared in constant time.
  */
@@ -58,7 +61,7 @@ export class ApiKeyAuth {
   /** The tenant of a request; throws INVALID_API_KEY (401). */
   authenticate(authorization: string | undefined, xApiKey: string | string[] | undefined, ip: string): Tenant {
     const key = presentedKey(authorization, xApiKey);
-    if (key === undefined) {
+    if (key === undefined || (this.byHash.size === 0 && this.anonymous.enabled)) {
       if (this.anonymous.enabled) return { name: `anon:${ip}`, tier: this.anonymous.tier, anonymous: true };
       throw invalidKey();
     }

@@ -29,7 +29,7 @@ const hostPort = z.string().regex(/^[^:\s/]+:\d{1,5}$/, 'expected host:port');
 
 export const GatewayConfigSchema = z.object({
   host: z.string().default('127.0.0.1').describe('address the HTTP server binds to'),
-  port: z.number().int().min(0).max(65535).default(8080).describe('HTTP port'),
+  port: z.number().int().min(0).max(65535).default(8080).describe('HTTP port; when unset, `PORT` is used if set (the convention of container platforms)'),
   bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024).describe('largest request body; larger gets 413'),
   logLevel: z.enum(LOG_LEVELS).default('info').describe('pino log level'),
   logContent: z.boolean().default(false).describe('log prompts and answers (off: never logged)'),
@@ -127,8 +127,11 @@ export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
 
 export const GATEWAY_CONFIG_PREFIX = 'GATEWAY';
 
+/** Variables read when the key's own is unset: container platforms give the port to listen on as `PORT`. */
+export const GATEWAY_ENV_FALLBACKS: Readonly<Record<string, string>> = { GATEWAY_PORT: 'PORT' };
+
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, overrides?: Record<string, unknown>): GatewayConfig {
-  return loadConfig({ prefix: GATEWAY_CONFIG_PREFIX, schema: GatewayConfigSchema, env, overrides });
+  return loadConfig({ prefix: GATEWAY_CONFIG_PREFIX, schema: GatewayConfigSchema, env, overrides, fallbacks: GATEWAY_ENV_FALLBACKS });
 }
 
 /** A config for tests and tools: schema defaults plus the given values (no environment). */

@@ -71,6 +71,8 @@ export class WorkerPool {
   private dnsTimer: NodeJS.Timeout | undefined;
   private models = new Map<string, ResolvedModel>();
   private listing: ModelListing;
+  /** Whether some worker has reported its models since start. */
+  private reported = false;
 
   constructor(
     private readonly options: PoolOptions,
@@ -221,8 +223,14 @@ export class WorkerPool {
       }
     }
     if (bases.length === 0) {
+      // No target has reported (a restarted local worker on a new port, every worker replaced):
+      // the names last reported stay true until a worker says otherwise; the configured name is
+      // only for a gateway that has never seen a worker.
+      if (this.reported) return;
       models.set(this.defaultModel, { base: this.defaultModel, adapter: undefined });
       bases.push(this.defaultModel);
+    } else {
+      this.reported = true;
     }
     this.models = models;
     this.listing = { bases, adapters };

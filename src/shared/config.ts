@@ -131,21 +131,23 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   node[path[path.length - 1]!] = value;
 }
 
-function collectEnv(
-  schema: AnySchema,
-  prefix: string,
-  path: string[],
-  env: NodeJS.ProcessEnv,
-  out: Record<string, unknown>,
-): void {
+/** The values set by environment variables, and for each key path the variable it came from. */
+interface EnvValues {
+  values: Record<string, unknown>;
+  sources: Map<string, string>;
+}
+
+function collectEnv(schema: AnySchema, prefix: string, path: string[], env: NodeJS.ProcessEnv, fallbacks: Readonly<Record<string, string>>, out: EnvValues): void {
   for (const [key, child] of Object.entries(shapeOf(schema))) {
     const childPath = [...path, key];
-    const name = envName(prefix, childPath);
+    const own = envName(prefix, childPath);
+    const name = env[own] === undefined && fallbacks[own] !== undefined && env[fallbacks[own]] !== undefined ? fallbacks[own] : own;
     const raw = env[name];
     if (raw !== undefined) {
-      setPath(out, childPath, fromEnv(raw, child, name));
+      setPath(out.values, childPath, fromEnv(raw, child, name));
+      out.sources.set(childPath.join('.'), name);
     } else if (isObjectSchema(child)) {
-      collectEnv(child, prefix, childPath, env, out);
+      collectEnv(child, prefix, childPath, env, fallbacks, out);
     }
   }
 }
@@ -183,6 +185,8 @@ export interface LoadConfigOptions<S extends z.ZodObject> {
   env?: NodeJS.ProcessEnv;
   /** Values that sit between the file and the environment (the supervisor passes its own here). */
   overrides?: Record<string, unknown>;
+  /** A key's variable → another variable read when the key's own is unset (`GATEWAY_PORT` → `PORT`). */
+  fallbacks?: Readonly<Record<string, string>>;
 }
 
 export function loadConfig<S extends z.ZodObject>(options: LoadConfigOptions<S>): z.infer<S> {
@@ -199,15 +203,16 @@ export function loadConfig<S extends z.ZodObject>(options: LoadConfigOptions<S>)
     }
     fromFile = parseJson(text, `${fileVar}=${file}`);
   }
-  const fromEnvVars: Record<string, unknown> = {};
-  collectEnv(options.schema, options.prefix, [], env, fromEnvVars);
-  const merged = deepMerge(deepMerge(fromFile, options.overrides ?? {}), fromEnvVars);
+  const fromEnvVars: EnvValues = { values: {}, sources: new Map() };
+  collectEnv(options.schema, options.prefix, [], env, options.fallbacks ?? {}, fromEnvVars);
+  const merged = deepMerge(deepMerge(fromFile, options.overrides ?? {}), fromEnvVars.values);
   const result = options.schema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const path = issue.path.map(String);
     const leafPath = declaredKey(options.schema, path);
-    const where = leafPath.length ? `${envName(options.prefix, leafPath)} (${path.join('.')})` : options.prefix;
+    const variable = fromEnvVars.sources.get(leafPath.join('.')) ?? envName(options.prefix, leafPath);
+    const where = leafPath.length ? `${variable} (${path.join('.')})` : options.prefix;
     let got = '';
     let node: unknown = merged;
     for (const p of path) node = (node as Record<string, unknown> | undefined)?.[p];

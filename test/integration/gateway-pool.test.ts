@@ -225,3 +225,22 @@ test('a worker that stops answering health checks is taken out after unhealthyTh
     await frozen.stop();
   }
 });
+
+test('model names stay those the workers reported when the targets change; the configured name only before any report', async () => {
+  const g = await gateway({ model: { name: 'configured-name' } });
+  const ids = async () => ((await g.inject({ method: 'GET', url: '/v1/models', headers: auth })).json() as { data: Array<{ id: string }> }).data.map((m) => m.id);
+  assert.ok(await until(async () => (await ids()).includes('law-lora'), 5000));
+  const reported = await ids();
+  assert.ok(!reported.includes('configured-name'), reported.join(','));
+  // A local worker restarted on a new port: the target list changes and the new one has not reported yet.
+  g.gateway.pool.setUrls(['http://127.0.0.1:1']);
+  assert.deepEqual(await ids(), reported);
+  await a.script({ mode: 'ok', ttftMs: 0, tokenDelayMs: 0, ready: true, adapters: ['law-lora'] });
+  // A gateway that never saw a worker says the configured name.
+  const fresh = await testGateway({ model: { name: 'configured-name' }, workers: { urls: ['http://127.0.0.1:1'] } });
+  try {
+    assert.deepEqual(((await fresh.inject({ method: 'GET', url: '/v1/models', headers: auth })).json() as { data: Array<{ id: string }> }).data.map((m) => m.id), ['configured-name']);
+  } finally {
+    await fresh.close();
+  }
+});

@@ -52,6 +52,21 @@ test('anonymous callers are named by their address only, and only when allowed',
   assert.equal(presentedKey(undefined, undefined), undefined);
 });
 
+test('with anonymous access on and no keys configured, any well-formed presented key is an anonymous caller', () => {
+  const open = new ApiKeyAuth([], { enabled: true, tier: 'free' });
+  const anon = { name: 'anon:1.2.3.4', tier: 'free', anonymous: true };
+  // What the official openai client sends with `apiKey: 'none'`, and any other key.
+  assert.deepEqual(open.authenticate('Bearer none', undefined, '1.2.3.4'), anon);
+  assert.deepEqual(open.authenticate('Bearer sk-whatever', undefined, '1.2.3.4'), anon);
+  assert.deepEqual(open.authenticate(undefined, 'sk-whatever', '1.2.3.4'), anon);
+  // A header that is not a bearer credential is still refused.
+  assert.equal(code(() => open.authenticate('Basic dXNlcjpwYXNz', undefined, '1.2.3.4')), 'INVALID_API_KEY');
+  // No anonymous access: a key with nothing to match is a 401.
+  assert.equal(code(() => new ApiKeyAuth([], { enabled: false, tier: 'free' }).authenticate('Bearer none', undefined, '1.2.3.4')), 'INVALID_API_KEY');
+  // Keys configured: an unknown key is a 401 again, anonymous access or not.
+  assert.equal(code(() => new ApiKeyAuth(keys, { enabled: true, tier: 'free' }).authenticate('Bearer none', undefined, '1.2.3.4')), 'INVALID_API_KEY');
+});
+
 test('the admin token is checked against its hash', () => {
   assert.equal(code(() => new AdminAuth(undefined).check('Bearer x')), 'FORBIDDEN');
   const admin = new AdminAuth(sha256Hex('s3cret-token'));

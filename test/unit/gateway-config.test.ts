@@ -25,9 +25,17 @@ test('defaults, environment and overrides', () => {
   assert.equal(e.degrade.mode, 'forced');
 });
 
+test('PORT is the port when GATEWAY_PORT is not set', () => {
+  assert.equal(loadGatewayConfig({ PORT: '3000' }).port, 3000);
+  assert.equal(loadGatewayConfig({ PORT: '3000', GATEWAY_PORT: '4000' }).port, 4000);
+  assert.equal(loadGatewayConfig({ GATEWAY_PORT: '4000' }).port, 4000);
+  assert.throws(() => loadGatewayConfig({ PORT: 'eighty' }), (e: unknown) => e instanceof ConfigError && /^invalid configuration: PORT \(port\)/.test(e.message));
+});
+
 test('a bad value stops start-up with one line naming the variable', () => {
   const bad: Array<[Record<string, string>, RegExp]> = [
     [{ GATEWAY_PORT: 'eighty' }, /GATEWAY_PORT/],
+    [{ GATEWAY_PORT: '70000', PORT: '80' }, /GATEWAY_PORT/],
     [{ GATEWAY_DEGRADE_MODE: 'sometimes' }, /GATEWAY_DEGRADE_MODE/],
     [{ GATEWAY_AUTH_KEYS: JSON.stringify([{ sha256: 'plain-key', tenant: 't', tier: 'x' }]) }, /GATEWAY_AUTH_KEYS.*SHA-256/],
     [{ GATEWAY_AUTH_KEYS: '[{' }, /GATEWAY_AUTH_KEYS is not valid JSON/],
