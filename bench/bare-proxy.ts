@@ -12,7 +12,7 @@
  */
 import Fastify from 'fastify';
 import { Pool } from 'undici';
-import { createRedis, RedisConfigSchema, type RedisClient } from '../src/gateway/redis.js';
+import { createRedis, RedisConfigSchema, type RedisClient } from '../src/gateway/plugins/redis.js';
 import { defineBucketScript, takeBuckets, type BucketSpec } from '../src/gateway/limiter/bucket-script.js';
 
 interface ChatBody {

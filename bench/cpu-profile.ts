@@ -17,7 +17,7 @@ interface CpuProfile {
   nodes: ProfileNode[];
 }
 
-/** Where a script lives, short: `fastify`, `src/gateway/answer.js`, `node:internal/...`. */
+/** Where a script lives, short: `fastify`, `src/gateway/answer/pipeline.js`, `node:internal/...`. */
 function place(url: string): string {
   if (url === '') return '(native)';
   const nm = url.lastIndexOf('/node_modules/');

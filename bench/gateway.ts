@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
-import { sha256Hex } from '../src/gateway/auth.js';
+import { sha256Hex } from '../src/gateway/plugins/auth.js';
 import { sleep } from '../src/shared/net.js';
 import { startGatewayProcess } from '../test/helpers/gateway-process.js';
 import { startNode, type NodeProcess } from '../test/helpers/node-process.js';

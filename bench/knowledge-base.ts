@@ -1,7 +1,7 @@
 /**
  * `npm run bench:kb [-- --entries N --questions Q --rounds R]`: what a degraded answer's knowledge
  * base search costs, MiniSearch (the search the gateway used before, with the same query shaping:
- * test/helpers/minisearch-kb.ts) against the typed-array index (src/gateway/kb-index.ts), side by
+ * test/helpers/minisearch-kb.ts) against the typed-array index (src/gateway/fallback/kb-index.ts), side by
  * side in one run, uncached, on `generateKnowledgeBase(N)` and `generateQuestions(…, Q)`:
  *   - build time (median of three builds) and the index's memory (heap and array buffers after a
  *     full GC, with --expose-gc);
@@ -11,7 +11,7 @@
  * Prints a table, then one JSON line.
  */
 import { parseArgs } from 'node:util';
-import { KnowledgeBase, segmentWords } from '../src/gateway/knowledge-base.js';
+import { KnowledgeBase, segmentWords } from '../src/gateway/fallback/knowledge-base.js';
 import type { KnowledgeEntry } from '../src/shared/knowledge-entry.js';
 import { MiniSearchKnowledgeBase } from '../test/helpers/minisearch-kb.js';
 import { generateKnowledgeBase, generateQuestions } from './kb-corpus.js';

@@ -16,7 +16,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { sha256Hex } from '../src/gateway/auth.js';
+import { sha256Hex } from '../src/gateway/plugins/auth.js';
 import { sleep } from '../src/shared/net.js';
 import { startGatewayProcess, type GatewayProcess } from '../test/helpers/gateway-process.js';
 import { commandStats } from '../test/helpers/limiter.js';

@@ -6,8 +6,8 @@
  */
 import { ConfigError } from '../shared/config.js';
 import { DEGRADE_MODES, DEGRADE_SOURCES, loadGatewayConfig } from '../gateway/config.js';
-import { DegradeSettingSchema, degradeKey, writeDegrade } from '../gateway/degrade.js';
-import { createRedis } from '../gateway/redis.js';
+import { DegradeSettingSchema, degradeKey, writeDegrade } from '../gateway/fallback/degrade.js';
+import { createRedis } from '../gateway/plugins/redis.js';
 
 const USAGE = `usage: npm run degrade -- <${DEGRADE_MODES.join('|')}> [${DEGRADE_SOURCES.join('|')}]`;
 

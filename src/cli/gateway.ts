@@ -4,7 +4,7 @@
  */
 import { ConfigError } from '../shared/config.js';
 import { loadGatewayConfig } from '../gateway/config.js';
-import { serve } from '../gateway/serve.js';
+import { serve } from '../gateway/server.js';
 
 try {
   const config = loadGatewayConfig();

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../shared/config.js';
 import { loadGatewayConfig } from '../gateway/config.js';
-import { serve } from '../gateway/serve.js';
+import { serve } from '../gateway/server.js';
 
 const WORKER_CLI = join(dirname(fileURLToPath(import.meta.url)), 'worker.js');
 

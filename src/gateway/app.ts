@@ -15,23 +15,23 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import { ConfigError } from '../shared/config.js';
 import { loggerOptions } from '../shared/logging.js';
 import { sleep } from '../shared/net.js';
-import { Answerer, type AnswerHooks } from './answer.js';
-import { AdminAuth, ApiKeyAuth, type Tenant } from './auth.js';
-import { DispatchBreaker } from './breaker.js';
+import { Answerer, type AnswerHooks } from './answer/pipeline.js';
+import { AdminAuth, ApiKeyAuth, type Tenant } from './plugins/auth.js';
+import { DispatchBreaker } from './dispatch/breaker.js';
 import type { GatewayConfig } from './config.js';
-import { DegradeSwitch } from './degrade.js';
-import { Dispatcher } from './dispatch.js';
-import { installErrorHandlers } from './error-handler.js';
+import { DegradeSwitch } from './fallback/degrade.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import { installErrorHandlers } from './plugins/errors.js';
 import limiterPlugin from './limiter/plugin.js';
 import { PromptCounter } from './limiter/prompt-tokens.js';
-import { loadFallback, type FallbackAnswerer } from './knowledge-base.js';
-import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
-import { WorkerPool } from './pool.js';
-import { createRedis, type RedisClient } from './redis.js';
+import { loadFallback, type FallbackAnswerer } from './fallback/knowledge-base.js';
+import { createGatewayMetrics, type GatewayMetrics } from './plugins/metrics.js';
+import { WorkerPool } from './dispatch/pool.js';
+import { createRedis, type RedisClient } from './plugins/redis.js';
 import { adminRoutes } from './routes/admin.js';
 import { answerRoutes } from './routes/answers.js';
 import { modelRoutes, opsRoutes } from './routes/ops.js';
-import { requestSchemas, type RequestSchemas } from './schemas.js';
+import { requestSchemas, type RequestSchemas } from './answer/schemas.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { loadConfig } from '../shared/config.js';
 import { LOG_LEVELS } from '../shared/logging.js';
 import { LimitsConfigSchema, missingTiers } from './limiter/config.js';
-import { RedisConfigSchema } from './redis.js';
+import { RedisConfigSchema } from './plugins/redis.js';
 
 export const DEGRADE_MODES = ['auto', 'forced', 'off'] as const;
 export type DegradeMode = (typeof DEGRADE_MODES)[number];

@@ -21,7 +21,7 @@ import { demoTokenizerBytes } from './demo-tokenizer.js';
 import { floatToHalf } from './dtype.js';
 import { exportModel, type ExportOptions, type ExportResult, TOKENIZER_FILE } from './export-model.js';
 import { numel, writeSafetensors, type TensorToWrite } from './safetensors.js';
-import { decodeSentencePieceModel } from '../shared/sentencepiece-model.js';
+import { decodeSentencePieceModel } from '../tokenizer/sentencepiece-model.js';
 
 export interface ModelShape {
   num_layers: number;

@@ -18,7 +18,7 @@ import {
   encodeSentencePieceModel,
   type SentencePiece,
   type SentencePieceModel,
-} from '../shared/sentencepiece-model.js';
+} from '../tokenizer/sentencepiece-model.js';
 import { DEMO_LEGAL_TEXT } from './demo-corpus.js';
 
 const SPACE = '▁';

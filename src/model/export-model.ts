@@ -41,8 +41,8 @@ import {
   ModelManifestSchema,
   type ModelManifest,
 } from '../shared/model-manifest.js';
-import { SentencePieceModelError } from '../shared/sentencepiece-model.js';
-import { ChatGLMTokenizer } from '../shared/tokenizer.js';
+import { SentencePieceModelError } from '../tokenizer/sentencepiece-model.js';
+import { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
 import { checkpointTensors, readChatglmConfig, type ChatglmModel, type LinearModule } from './chatglm-config.js';
 import { buildChatglmGraph, GRAPH_IO } from './chatglm-graph.js';
 import type { GraphDtype } from './dtype.js';

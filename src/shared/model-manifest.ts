@@ -15,7 +15,7 @@
  * section "Model graph".
  */
 import { z } from 'zod';
-import { AdapterInfoSchema } from './protocol.js';
+import { AdapterInfoSchema } from '../protocol/schemas.js';
 
 export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'glm-legal-serve.model/1';

@@ -13,7 +13,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../shared/errors.js';
 import type { ModelManifest } from '../shared/model-manifest.js';
-import type { AdapterInfo } from '../shared/protocol.js';
+import type { AdapterInfo } from '../protocol/schemas.js';
 import { readPeftAdapter, type LoraFactors } from '../model/peft-adapter.js';
 import type { EngineAdapter } from './engine.js';
 

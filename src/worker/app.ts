@@ -1,7 +1,7 @@
 /**
  * The worker's HTTP app (Fastify), built by a function so that tests can `inject()` into it; only
  * the CLI listens. Routes:
- *   POST /v1/generate   GenerateRequest in, NDJSON events out (src/shared/protocol.ts)
+ *   POST /v1/generate   GenerateRequest in, NDJSON events out (src/protocol/)
  *   GET  /healthz       the process is alive
  *   GET  /readyz        200 once the model is loaded, 503 before (and while shutting down)
  *   GET  /metrics       Prometheus text
@@ -22,8 +22,8 @@ import {
   type GenerateRequest,
   type Readyz,
   type WorkerModelInfo,
-} from '../shared/protocol.js';
-import type { ChatGLMTokenizer } from '../shared/tokenizer.js';
+} from '../protocol/schemas.js';
+import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
 import { resolveAdapter, type AdapterSet } from './adapters.js';
 import type { InferenceEngine } from './engine.js';
 import type { WorkerMetrics } from './metrics.js';

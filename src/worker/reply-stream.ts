@@ -4,7 +4,7 @@
  * holding back only what might still turn out to be part of a stop string (OpenAI semantics: the
  * stop string itself is never returned, and generation ends at its first occurrence).
  */
-import { ReplyPostProcessor, type ChatGLMTokenizer, type StreamDecoder } from '../shared/tokenizer.js';
+import { ReplyPostProcessor, type ChatGLMTokenizer, type StreamDecoder } from '../tokenizer/tokenizer.js';
 
 export interface ReplyStreamOptions {
   /** Apply ChatGLM3's assistant-turn post-processing (requests given as `messages`). */

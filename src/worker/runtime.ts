@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MANIFEST_FILE } from '../shared/model-manifest.js';
-import { ChatGLMTokenizer } from '../shared/tokenizer.js';
+import { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
 import { ensureDemoModel } from '../model/demo-model.js';
 import { loadAdapters } from './adapters.js';
 import type { WorkerRuntime } from './app.js';

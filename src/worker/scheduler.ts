@@ -18,8 +18,8 @@
  * The `end` event is the only success marker: a stream that stops without one failed.
  */
 import { AppError } from '../shared/errors.js';
-import type { FinishReason, GenerateEvent, TokenLogprob } from '../shared/protocol.js';
-import type { ChatGLMTokenizer } from '../shared/tokenizer.js';
+import type { FinishReason, GenerateEvent, TokenLogprob } from '../protocol/schemas.js';
+import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
 import type { EngineAdapter, EngineSequence, InferenceEngine } from './engine.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ReplyStream } from './reply-stream.js';

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { sha256Hex } from '../../src/gateway/auth.js';
+import { sha256Hex } from '../../src/gateway/plugins/auth.js';
 import { healthyWorkers, until } from '../helpers/gateway.js';
 import { spawnNode } from '../helpers/node-process.js';
 import { CLI_DIR } from '../helpers/paths.js';

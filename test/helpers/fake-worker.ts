@@ -1,6 +1,6 @@
 /**
  * A protocol-level fake worker, run as a real process (`node dist/test/helpers/fake-worker.js`).
- * It speaks the gateway ⇄ worker protocol of src/shared/protocol.ts and is scripted over HTTP:
+ * It speaks the gateway ⇄ worker protocol of src/protocol/ and is scripted over HTTP:
  *
  *   POST /_script  {mode, tokens, ttftMs, tokenDelayMs, ready, adapters, contextLength, exitAfterMs, tokenizerFile}
  *   GET  /_stats   {requests, cancelled, completed, active, last}
@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { GenerateRequestSchema, NDJSON_CONTENT_TYPE, ndjsonLine, type GenerateEvent } from '../../src/shared/protocol.js';
+import { GenerateRequestSchema, NDJSON_CONTENT_TYPE, ndjsonLine, type GenerateEvent } from '../../src/protocol/schemas.js';
 
 export interface FakeScript {
   mode: 'ok' | 'fail' | 'overloaded' | 'hang' | 'crash' | 'error_event' | 'midstream_error' | 'garbage';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type GatewayDeps } from '../../src/gateway/app.js';
 import { gatewayConfig, type GatewayConfig } from '../../src/gateway/config.js';
-import { sha256Hex } from '../../src/gateway/auth.js';
+import { sha256Hex } from '../../src/gateway/plugins/auth.js';
 import { PROJECT_ROOT } from './paths.js';
 
 export const KB_FIXTURE = join(PROJECT_ROOT, 'test/fixtures/knowledge-base.jsonl');

@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { startPrivateRedis, type PrivateRedis } from './redis.js';
-import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
+import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/plugins/redis.js';
 import { until } from './gateway.js';
 import { LimitsConfigSchema, type LimitsConfig } from '../../src/gateway/limiter/config.js';
 import { Limiter } from '../../src/gateway/limiter/limiter.js';

@@ -1,13 +1,13 @@
 /**
  * The knowledge-base search as it was built on MiniSearch, kept as the reference that the
- * typed-array index (src/gateway/kb-index.ts) must score equally to, and as the baseline of
+ * typed-array index (src/gateway/fallback/kb-index.ts) must score equally to, and as the baseline of
  * `npm run bench:kb`: MiniSearch (BM25+) over title (boost 2) and question, the gateway's word
  * segmentation, and the same query shaping (unknown words dropped; words in more than a fifth of
  * the entries dropped unless nothing else is left, then the rarest; AND first, OR when no entry
  * has all the words). No cache: every call searches.
  */
 import MiniSearch from 'minisearch';
-import { segmentWords } from '../../src/gateway/knowledge-base.js';
+import { segmentWords } from '../../src/gateway/fallback/knowledge-base.js';
 import type { KnowledgeEntry } from '../../src/shared/knowledge-entry.js';
 
 const COMMON_TERM_SHARE = 0.2;

@@ -6,7 +6,7 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportModel } from '../../src/model/export-model.js';
-import type { GenerateEvent, GenerateRequestInput } from '../../src/shared/protocol.js';
+import type { GenerateEvent, GenerateRequestInput } from '../../src/protocol/schemas.js';
 import { startNode, type NodeProcess } from './node-process.js';
 import { CLI_DIR, GOLDEN_TINY_DIR } from './paths.js';
 

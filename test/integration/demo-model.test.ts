@@ -19,7 +19,7 @@ import { demoTokenizerBytes, trainDemoTokenizer } from '../../src/model/demo-tok
 import { exportModel } from '../../src/model/export-model.js';
 import { readPeftAdapter } from '../../src/model/peft-adapter.js';
 import { Checkpoint, writeSafetensors } from '../../src/model/safetensors.js';
-import { PieceType, decodeSentencePieceModel } from '../../src/shared/sentencepiece-model.js';
+import { PieceType, decodeSentencePieceModel } from '../../src/tokenizer/sentencepiece-model.js';
 import { CLI_DIR } from '../helpers/paths.js';
 import { logitsAt, maskRow, maxAbsDiff, openModel, rightPadded, runStep, type Feeds, type OpenModel } from '../helpers/model-driver.js';
 

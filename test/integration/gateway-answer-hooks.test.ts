@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
-import type { AnswerContext, AnswerEnd } from '../../src/gateway/answer.js';
+import type { AnswerContext, AnswerEnd } from '../../src/gateway/answer/pipeline.js';
 import { AppError } from '../../src/shared/errors.js';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
 import { admin, auth, testGateway } from '../helpers/gateway.js';

@@ -2,7 +2,7 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type { AnswerEnd } from '../../src/gateway/answer.js';
+import type { AnswerEnd } from '../../src/gateway/answer/pipeline.js';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
 import { admin, auth, sseData, testGateway, until } from '../helpers/gateway.js';
 import type { GatewayConfig } from '../../src/gateway/config.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Supervisor, restartDelay } from '../../src/gateway/supervisor.js';
 import { FAKE_WORKER_JS } from '../helpers/fake-worker-process.js';
-import { sha256Hex } from '../../src/gateway/auth.js';
+import { sha256Hex } from '../../src/gateway/plugins/auth.js';
 import { TEST_ADMIN_TOKEN, healthyWorkers, sseData, until } from '../helpers/gateway.js';
 import { spawnNode } from '../helpers/node-process.js';
 import { CLI_DIR } from '../helpers/paths.js';

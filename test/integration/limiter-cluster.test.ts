@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/redis.js';
+import { createRedis, RedisConfigSchema, type RedisClient } from '../../src/gateway/plugins/redis.js';
 import { defineBucketScript, takeBuckets } from '../../src/gateway/limiter/bucket-script.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { until } from '../helpers/gateway.js';

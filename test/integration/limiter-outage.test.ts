@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError } from '../../src/shared/errors.js';
-import { createRedis, RedisConfigSchema } from '../../src/gateway/redis.js';
+import { createRedis, RedisConfigSchema } from '../../src/gateway/plugins/redis.js';
 import { until } from '../helpers/gateway.js';
 import { privateRedisForFile, testLimiter } from '../helpers/limiter.js';
 

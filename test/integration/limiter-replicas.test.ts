@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
-import { sha256Hex } from '../../src/gateway/auth.js';
+import { sha256Hex } from '../../src/gateway/plugins/auth.js';
 import { UPPER_BOUND_COUNTER } from '../../src/gateway/limiter/prompt-tokens.js';
 import { sleep } from '../../src/shared/net.js';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/shared/net.js';
-import type { RedisClient } from '../../src/gateway/redis.js';
+import type { RedisClient } from '../../src/gateway/plugins/redis.js';
 import { until } from '../helpers/gateway.js';
 import { readyClient, testLimiter } from '../helpers/limiter.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';

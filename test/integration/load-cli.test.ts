@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sha256Hex } from '../../src/gateway/auth.js';
+import { sha256Hex } from '../../src/gateway/plugins/auth.js';
 import type { LoadSummary } from '../../src/load/report.js';
 import { CLI_DIR } from '../helpers/paths.js';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RedisConfigSchema, createRedis, isRedisReady, reconnectDelay, redisErrorKind } from '../../src/gateway/redis.js';
+import { RedisConfigSchema, createRedis, isRedisReady, reconnectDelay, redisErrorKind } from '../../src/gateway/plugins/redis.js';
 import { freePort, sleep } from '../../src/shared/net.js';
 import { startPrivateRedis } from '../helpers/redis.js';
 

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GenerateEventSchema, type GenerateEvent } from '../../src/shared/protocol.js';
+import { GenerateEventSchema, type GenerateEvent } from '../../src/protocol/schemas.js';
 import { buildWorkerApp, type WorkerApp, type WorkerRuntime } from '../../src/worker/app.js';
 import { WorkerConfigSchema, type WorkerConfig } from '../../src/worker/config.js';
 import { WorkerMetrics } from '../../src/worker/metrics.js';

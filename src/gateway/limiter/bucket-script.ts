@@ -19,7 +19,7 @@
  * On failure: the writes come after every read and check, so a script that fails leaves the
  * buckets as they were, and the caller applies its outage policy.
  */
-import type { RedisClient } from '../redis.js';
+import type { RedisClient } from '../plugins/redis.js';
 import type { BucketName } from './keys.js';
 
 export const BUCKET_SCRIPT = `

@@ -24,7 +24,7 @@
  */
 import { Cluster } from 'ioredis';
 import { AppError } from '../../shared/errors.js';
-import { redisErrorKind, type RedisClient } from '../redis.js';
+import { redisErrorKind, type RedisClient } from '../plugins/redis.js';
 import {
   defineBucketScript,
   replyAllowed,

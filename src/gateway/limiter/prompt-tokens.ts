@@ -11,9 +11,9 @@
  * worker's own usage, gives the excess back.
  */
 import { request } from 'undici';
-import type { ChatMessage, GenerateRequestInput } from '../../shared/protocol.js';
-import { ChatGLMTokenizer } from '../../shared/tokenizer.js';
-import type { WorkerPool } from '../pool.js';
+import type { ChatMessage, GenerateRequestInput } from '../../protocol/schemas.js';
+import { ChatGLMTokenizer } from '../../tokenizer/tokenizer.js';
+import type { WorkerPool } from '../dispatch/pool.js';
 
 export interface TokenCounter {
   /** the messages with the chat template applied */

@@ -6,10 +6,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError } from '../../shared/errors.js';
-import type { ChatMessage, GenerateRequestInput } from '../../shared/protocol.js';
+import type { ChatMessage, GenerateRequestInput } from '../../protocol/schemas.js';
 import type { Gateway } from '../app.js';
-import { chatCompletionsFormat, chatFormat, completionsFormat } from '../formats.js';
-import type { ChatCompletionsBody, CompletionsBody } from '../schemas.js';
+import { chatCompletionsFormat, chatFormat, completionsFormat } from '../answer/formats.js';
+import type { ChatCompletionsBody, CompletionsBody } from '../answer/schemas.js';
 
 function modelNotFound(name: string, param: string): AppError {
   return new AppError('MODEL_NOT_FOUND', `the model ${JSON.stringify(name.slice(0, 256))} does not exist`, { param });

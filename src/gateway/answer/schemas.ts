@@ -1,0 +1,113 @@
+/**
+ * Request bodies of the public API, as zod schemas compiled once per app (limits from config).
+ * Unknown fields are refused (`.strict()`): a misspelt sampling parameter silently ignored would
+ * be a wrong answer. OpenAI fields that we do not implement are refused with the field named,
+ * except `user` (caller metadata) and penalties of 0 (their no-op value).
+ */
+import { z } from 'zod';
+import { MAX_LOGPROBS, MAX_STOP_SEQUENCES, ROLES } from '../../protocol/schemas.js';
+
+const MAX_MESSAGES = 512;
+const MAX_NAME = 256;
+
+const temperature = z.number().min(0).max(2);
+const topP = z.number().gt(0).max(1);
+const stop = z.union([
+  z.string().min(1).max(256),
+  z.array(z.string().min(1).max(256)).max(MAX_STOP_SEQUENCES, `at most ${MAX_STOP_SEQUENCES} stop sequences`),
+]);
+const zeroOnly = (field: string) => z.number().refine((v) => v === 0, `${field} is not supported (only 0)`);
+
+/** The last message must be the user's, with something in it. */
+function lastMessageFromUser(messages: ReadonlyArray<{ role: string; content: unknown }>, ctx: z.RefinementCtx): void {
+  const last = messages[messages.length - 1];
+  if (!last) return;
+  const at = ['messages', messages.length - 1];
+  if (last.role !== 'user') ctx.addIssue({ code: 'custom', path: [...at, 'role'], message: 'the last message must be from the user' });
+  else if (typeof last.content === 'string' && last.content.trim() === '') {
+    ctx.addIssue({ code: 'custom', path: [...at, 'content'], message: 'the last user message is empty' });
+  }
+}
+
+export function requestSchemas(limits: { maxTokensLimit: number }) {
+  const maxTokens = z.number().int().min(1).max(limits.maxTokensLimit);
+
+  const ChatMessage = z.object({ role: z.enum(ROLES), content: z.string().max(1_000_000) }).strict();
+
+  /** `POST /v1/chat`: our own shape. */
+  const ChatBody = z
+    .object({
+      messages: z.array(ChatMessage).min(1, 'messages must not be empty').max(MAX_MESSAGES),
+      adapter: z.string().min(1).max(MAX_NAME).optional(),
+      max_tokens: maxTokens.optional(),
+      temperature: temperature.optional(),
+      top_p: topP.optional(),
+      stream: z.boolean().optional(),
+    })
+    .strict()
+    .superRefine((b, ctx) => lastMessageFromUser(b.messages, ctx));
+
+  const TextPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
+  const OpenAIMessage = z
+    .object({
+      role: z.enum(['system', 'developer', 'user', 'assistant']),
+      content: z.union([z.string().max(1_000_000), z.array(TextPart).min(1).max(256)]),
+      name: z.string().max(MAX_NAME).optional(),
+    })
+    .strict();
+
+  const common = {
+    model: z.string().min(1).max(MAX_NAME),
+    max_tokens: maxTokens.nullish(),
+    temperature: temperature.nullish(),
+    top_p: topP.nullish(),
+    stop: stop.nullish(),
+    seed: z.number().int().min(-(2 ** 53)).max(2 ** 53).nullish(),
+    stream: z.boolean().nullish(),
+    stream_options: z.object({ include_usage: z.boolean().optional() }).strict().nullish(),
+    n: z.literal(1, 'only n = 1 is supported').nullish(),
+    user: z.string().max(MAX_NAME).optional(),
+    frequency_penalty: zeroOnly('frequency_penalty').nullish(),
+    presence_penalty: zeroOnly('presence_penalty').nullish(),
+    /** Extensions beyond OpenAI's API, as vLLM names them. */
+    top_k: z.number().int().min(0).max(1000).nullish(),
+    repetition_penalty: z.number().gt(0).max(10).nullish(),
+  };
+
+  /** `POST /v1/chat/completions`: OpenAI's shape. */
+  const ChatCompletionsBody = z
+    .object({
+      ...common,
+      messages: z.array(OpenAIMessage).min(1, 'messages must not be empty').max(MAX_MESSAGES),
+      max_completion_tokens: maxTokens.nullish(),
+      logprobs: z.boolean().nullish(),
+      top_logprobs: z.number().int().min(0).max(MAX_LOGPROBS).nullish(),
+    })
+    .strict()
+    .superRefine((b, ctx) => {
+      lastMessageFromUser(b.messages, ctx);
+      if (b.top_logprobs != null && !b.logprobs) {
+        ctx.addIssue({ code: 'custom', path: ['top_logprobs'], message: 'top_logprobs needs logprobs: true' });
+      }
+    });
+
+  /** `POST /v1/completions`: a raw prompt (text or token ids), no chat template. */
+  const CompletionsBody = z
+    .object({
+      ...common,
+      prompt: z.union([
+        z.string().min(1, 'prompt must not be empty').max(4_000_000),
+        z.array(z.number().int().min(0).max(2 ** 31 - 1)).min(1, 'prompt must not be empty').max(1_000_000),
+      ]),
+      logprobs: z.number().int().min(0).max(MAX_LOGPROBS).nullish(),
+      echo: z.literal(false, 'echo is not supported').nullish(),
+    })
+    .strict();
+
+  return { ChatBody, ChatCompletionsBody, CompletionsBody };
+}
+
+export type RequestSchemas = ReturnType<typeof requestSchemas>;
+export type ChatBody = z.infer<RequestSchemas['ChatBody']>;
+export type ChatCompletionsBody = z.infer<RequestSchemas['ChatCompletionsBody']>;
+export type CompletionsBody = z.infer<RequestSchemas['CompletionsBody']>;

@@ -1,0 +1,243 @@
+/**
+ * The fallback's answers: a full-text index over the legal Q&A knowledge base, and canned texts.
+ *
+ * Search: a BM25+ index over each entry's title and question that scores as MiniSearch would
+ * (`kb-index.ts`, hand-written for speed; the reasons and numbers are there), with Chinese word
+ * segmentation from `Intl.Segmenter('zh', {granularity: 'word'})` for both the index and the
+ * query, common words left out of the query (see `best`), answers cached per question. The best
+ * match answers when its score reaches `minScore`; below it, or when the source is `canned`,
+ * the canned text for the situation answers.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { loadKnowledgeEntries, type KnowledgeSkip } from '../../data/knowledge-base.js';
+import { z } from 'zod';
+import type { KnowledgeEntry } from '../../shared/knowledge-entry.js';
+import type { DegradeSource } from '../config.js';
+import { KbIndex } from './kb-index.js';
+
+/** Why the fallback answered instead of a worker. */
+export const FALLBACK_REASONS = ['forced', 'breaker_open', 'no_healthy_worker', 'worker_failed', 'timeout', 'overloaded'] as const;
+export type FallbackReason = (typeof FALLBACK_REASONS)[number];
+
+export type Degraded =
+  | { source: 'kb'; reason: FallbackReason; entry_id: string; question: string; score: number }
+  | { source: 'canned'; reason: FallbackReason; best_score?: number };
+
+export interface FallbackAnswer {
+  text: string;
+  degraded: Degraded;
+}
+
+export const CannedAnswersSchema = z
+  .object({
+    unavailable: z
+      .string()
+      .min(1)
+      .default('抱歉，法律咨询服务暂时繁忙，请稍后再试。如有紧急的法律问题，请直接咨询执业律师，或拨打 12348 公共法律服务热线。'),
+    noMatch: z
+      .string()
+      .min(1)
+      .default('抱歉，知识库中暂时没有与您的问题相近的解答。建议您补充案情细节后再次提问，或拨打 12348 公共法律服务热线咨询。'),
+  })
+  .strict();
+export type CannedAnswers = z.infer<typeof CannedAnswersSchema>;
+
+/** Reads the canned answers file; no path gives the built-in texts. Throws with the path and the field at fault. */
+export function loadCannedAnswers(path: string | undefined): CannedAnswers {
+  if (!path) return CannedAnswersSchema.parse({});
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`canned answers ${path}: ${(err as Error).message}`);
+  }
+  const parsed = CannedAnswersSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`canned answers ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+const segmenter = new Intl.Segmenter('zh', { granularity: 'word' });
+
+/**
+ * Longest piece of text handed to the segmenter at once. ICU's dictionary segmentation of Chinese
+ * takes time quadratic in the length of the text (measured: 10,000 characters 18 ms, 100,000
+ * characters 7.8 s, the same 100,000 in pieces of 512: 38 ms), so a long question must not stall
+ * the gateway. Texts up to this length are segmented whole, as before.
+ */
+const SEGMENT_PIECE = 512;
+/** Where a long text is preferably cut: spaces and sentence punctuation, which end a word anyway. */
+const CUT_AFTER = /[\s，。？！；：、?!;]/;
+
+/** Word tokens of a text: the segmenter's word-like segments (punctuation and spaces dropped). */
+export function segmentWords(text: string): string[] {
+  const out: string[] = [];
+  if (text.length <= SEGMENT_PIECE) {
+    for (const s of segmenter.segment(text)) if (s.isWordLike) out.push(s.segment);
+    return out;
+  }
+  for (let start = 0; start < text.length; ) {
+    let end = Math.min(text.length, start + SEGMENT_PIECE);
+    if (end < text.length) {
+      let cut = end;
+      while (cut > start + SEGMENT_PIECE / 2 && !CUT_AFTER.test(text[cut - 1]!)) cut--;
+      end = cut > start + SEGMENT_PIECE / 2 ? cut : end;
+      // Never between the halves of a surrogate pair.
+      const code = text.charCodeAt(end);
+      if (code >= 0xdc00 && code <= 0xdfff) end--;
+    }
+    for (const s of segmenter.segment(text.slice(start, end))) if (s.isWordLike) out.push(s.segment);
+    start = end;
+  }
+  return out;
+}
+
+export interface KnowledgeMatch {
+  entry: KnowledgeEntry;
+  score: number;
+}
+
+/** Whether `best` answered from its cache or searched the index. */
+export type KnowledgeSearch = 'hit' | 'miss';
+
+export interface KnowledgeBaseOptions {
+  /** Called once per `best`, e.g. to count cache hits. */
+  onSearch?: (cache: KnowledgeSearch) => void;
+  /** Questions remembered with their best match (the cache starts over when full); 0: none. Default 10,000. */
+  cacheLimit?: number;
+}
+
+/** A term in more than this share of the entries says little about a question (怎么, 办, 的) and costs the most to score. */
+const COMMON_TERM_SHARE = 0.2;
+/** Longer questions are not cached (they are rarely asked twice). */
+const CACHE_MAX_QUESTION = 512;
+/** The indexed fields: a title match counts twice. */
+const FIELDS = [
+  { name: 'title', boost: 2 },
+  { name: 'question', boost: 1 },
+] as const;
+
+export class KnowledgeBase {
+  private readonly entries: KnowledgeEntry[];
+  private readonly index: KbIndex;
+  private readonly cache = new Map<string, KnowledgeMatch | null>();
+  private readonly onSearch: ((cache: KnowledgeSearch) => void) | undefined;
+  private readonly cacheLimit: number;
+  readonly size: number;
+
+  constructor(entries: readonly KnowledgeEntry[], options: KnowledgeBaseOptions = {}) {
+    // Ids repeat when a corpus lists several replies to one question; the first one wins.
+    const seen = new Set<string>();
+    this.entries = entries.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
+    this.index = new KbIndex(
+      FIELDS,
+      this.entries.map((e) => [segmentWords(e.title), segmentWords(e.question)]),
+      { commonTermShare: COMMON_TERM_SHARE },
+    );
+    this.size = this.entries.length;
+    this.onSearch = options.onSearch;
+    this.cacheLimit = options.cacheLimit ?? 10_000;
+  }
+
+  /**
+   * The best match for a question, or null when nothing shares a word with it. Words no entry has
+   * are dropped, then common words (unless nothing else is left); entries with all the remaining
+   * words are searched first, entries with any of them only when none has all (see `KbIndex.bestDoc`).
+   */
+  best(question: string): KnowledgeMatch | null {
+    const cacheable = this.cacheLimit > 0 && question.length <= CACHE_MAX_QUESTION;
+    if (cacheable) {
+      const hit = this.cache.get(question);
+      if (hit !== undefined) {
+        this.onSearch?.('hit');
+        return hit;
+      }
+    }
+    this.onSearch?.('miss');
+    const found = this.index.best(segmentWords(question));
+    const match = found && { entry: this.entries[found.doc]!, score: found.score };
+    if (cacheable) {
+      if (this.cache.size >= this.cacheLimit) this.cache.clear();
+      this.cache.set(question, match);
+    }
+    return match;
+  }
+}
+
+export class FallbackAnswerer {
+  constructor(
+    private readonly kb: KnowledgeBase,
+    private readonly canned: CannedAnswers,
+    private readonly minScore: number,
+  ) {}
+
+  get knowledgeBaseSize(): number {
+    return this.kb.size;
+  }
+
+  answer(question: string, source: DegradeSource, reason: FallbackReason): FallbackAnswer {
+    if (source === 'canned') return { text: this.canned.unavailable, degraded: { source: 'canned', reason } };
+    const match = this.kb.best(question);
+    if (!match || match.score < this.minScore) {
+      const degraded: Degraded = { source: 'canned', reason };
+      if (match) degraded.best_score = round(match.score);
+      return { text: this.kb.size === 0 ? this.canned.unavailable : this.canned.noMatch, degraded };
+    }
+    return {
+      text: match.entry.reply,
+      degraded: {
+        source: 'kb',
+        reason,
+        entry_id: match.entry.id,
+        question: match.entry.question || match.entry.title,
+        score: round(match.score),
+      },
+    };
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+export interface LoadedFallback {
+  answerer: FallbackAnswerer;
+  /** Things worth a warning at start (missing file, skipped lines). */
+  warnings: string[];
+}
+
+/**
+ * Builds the fallback from config: the knowledge base (a build-kb `.jsonl` or a lawzhidao `.csv`,
+ * read by the data tools' loader; a missing or unreadable file leaves canned answers only) and
+ * the canned texts.
+ */
+export async function loadFallback(options: {
+  path: string;
+  cannedPath?: string | undefined;
+  minScore: number;
+  onSearch?: KnowledgeBaseOptions['onSearch'];
+}): Promise<LoadedFallback> {
+  const warnings: string[] = [];
+  let entries: KnowledgeEntry[] = [];
+  if (!options.path) {
+    warnings.push('no knowledge base configured: the fallback gives canned answers only');
+  } else if (!existsSync(options.path)) {
+    warnings.push(`knowledge base ${options.path} not found: the fallback gives canned answers only`);
+  } else {
+    const skipped: KnowledgeSkip[] = [];
+    try {
+      entries = await loadKnowledgeEntries(options.path, { onSkip: (skip) => skipped.push(skip) });
+    } catch (err) {
+      warnings.push(`knowledge base ${options.path}: ${(err as Error).message}; the fallback gives canned answers only`);
+    }
+    // Rows the CSV filter drops on purpose (empty replies, repeats) are not problems of the file.
+    const bad = skipped.filter((s) => s.reason !== 'DROPPED');
+    if (bad.length > 0) {
+      warnings.push(`knowledge base ${options.path}: ${bad.length} bad lines skipped (first: line ${bad[0]!.line}: ${bad[0]!.message})`);
+    }
+  }
+  const answerer = new FallbackAnswerer(new KnowledgeBase(entries, { onSearch: options.onSearch }), loadCannedAnswers(options.cannedPath), options.minScore);
+  return { answerer, warnings };
+}

@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bleu4, meanScores, scoreAnswer, segment } from '../../../src/data/metrics.js';
+
+const close = (actual: number, expected: number, what: string) =>
+  assert.ok(Math.abs(actual - expected) < 1e-3, `${what}: ${actual} ≠ ${expected}`);
+
+test('identical texts score 100 on every metric; disjoint texts score 0', () => {
+  const text = '根据《劳动合同法》第四十六条，用人单位应当支付经济补偿。';
+  assert.deepEqual(scoreAnswer(text, text), { 'bleu-4': 100, 'rouge-1': 100, 'rouge-2': 100, 'rouge-l': 100 });
+  assert.deepEqual(scoreAnswer('alpha beta gamma delta', 'one two three four'), { 'bleu-4': 0, 'rouge-1': 0, 'rouge-2': 0, 'rouge-l': 0 });
+  // An empty answer scores 0 rather than failing.
+  assert.deepEqual(scoreAnswer('   ', text), { 'bleu-4': 0, 'rouge-1': 0, 'rouge-2': 0, 'rouge-l': 0 });
+});
+
+test('a partial overlap, worked out by hand', () => {
+  // reference A B C D E (5 words), answer A B C X (4 words).
+  // BLEU-4: p1 = 3/4 (A, B, C match); p2 = 2/3 (AB, BC of AB BC CX); p3 = 1/2 (ABC of ABC BCX);
+  //   p4 = 0/1 → method 3 makes it 1/(2^1 · 1) = 1/2. The answer is shorter: BP = exp(1 − 5/4).
+  //   BLEU = exp(−0.25) · (3/4 · 2/3 · 1/2 · 1/2)^(1/4) = exp(−0.25) · 0.125^0.25
+  //        = 0.7788008 · 0.5946036 = 0.4630777 → 46.30777.
+  // ROUGE-1: distinct unigrams: 3 shared of 4 (P = 3/4) and of 5 (R = 3/5): F = 2PR/(P+R) = 0.9/1.35 = 66.6667.
+  // ROUGE-2: distinct bigrams AB BC CX vs AB BC CD DE: 2 shared, P = 2/3, R = 1/2: F = (2/3)/(7/6) = 4/7 = 57.1429.
+  // ROUGE-L: the LCS is A B C: 3 distinct words over 4 and 5 distinct words: the same as ROUGE-1, 66.6667.
+  const s = scoreAnswer('A B C X', 'A B C D E');
+  close(s['bleu-4'], 46.30777, 'bleu-4');
+  assert.equal(s['rouge-1'], 66.6667);
+  assert.equal(s['rouge-2'], 57.1429);
+  assert.equal(s['rouge-l'], 66.6667);
+});
+
+test('BLEU clips repeated words and smooths each missing order with the next power of two', () => {
+  // answer "the the the", reference "the cat".
+  // p1 = 1/3 (three "the", the reference has one); p2 = 0 of 2 bigrams → 1/(2^1 · 2) = 1/4;
+  // p3 = 0 of 1 trigram → 1/(2^2 · 1) = 1/4; p4 = no 4-grams, counted as 1 → 1/(2^3 · 1) = 1/8.
+  // The answer is longer (3 > 2): BP = 1. BLEU = (1/3 · 1/4 · 1/4 · 1/8)^(1/4) = 384^(−1/4) = 0.2259012.
+  close(bleu4(['the', 'cat'], ['the', 'the', 'the']), 0.2259012, 'bleu');
+  // ROUGE counts distinct unigrams: {the} against {the, cat}: P = 1, R = 1/2, F = 66.6667.
+  assert.equal(scoreAnswer('the the the', 'the cat')['rouge-1'], 66.6667);
+  // An answer of one word that matches: p1 = 1, p2..p4 smoothed 1/2, 1/4, 1/8 (one n-gram each, as NLTK counts
+  // at least one); BP = exp(1 − 2/1). BLEU = e^(−1) · (1/64)^(1/4) = 0.3678794 · 0.3535534 = 0.1300644.
+  close(bleu4(['the', 'cat'], ['the']), 0.1300644, 'short bleu');
+});
+
+test('ROUGE-L takes the LCS the rouge package picks and counts its distinct words', () => {
+  // reference "a b a", answer "b a b": LCS length 2, either "b a" or "a b"; both have 2 distinct
+  // words of 2 distinct in each text: P = R = 1 → 100 (the epsilon is rounded away).
+  assert.equal(scoreAnswer('b a b', 'a b a')['rouge-l'], 100);
+  // '.' cuts "sentences" as the rouge package does, but its n-grams run over the flattened words:
+  // "x . y" → sentences "x", "y" → words x y → the bigram (x y), as in the reference.
+  assert.equal(scoreAnswer('x . y', 'x y')['rouge-2'], 100);
+});
+
+test('Chinese segmentation keeps words and punctuation, drops whitespace', () => {
+  const tokens = segment('  劳动合同 到期后，用人单位不续签的。 ');
+  assert.equal(tokens.join(''), '劳动合同到期后，用人单位不续签的。');
+  assert.ok(tokens.includes('，') && tokens.includes('。'));
+  assert.ok(tokens.length >= 5 && tokens.length < 17, `words, not characters: ${tokens.join('|')}`);
+  assert.ok(!tokens.some((t) => t.trim() === ''));
+});
+
+test('means are plain averages per metric', () => {
+  const m = meanScores([
+    { 'bleu-4': 10, 'rouge-1': 20, 'rouge-2': 30, 'rouge-l': 40 },
+    { 'bleu-4': 30, 'rouge-1': 40, 'rouge-2': 50, 'rouge-l': 60 },
+  ]);
+  assert.deepEqual(m, { 'bleu-4': 20, 'rouge-1': 30, 'rouge-2': 40, 'rouge-l': 50 });
+  assert.deepEqual(meanScores([]), { 'bleu-4': 0, 'rouge-1': 0, 'rouge-2': 0, 'rouge-l': 0 });
+});
