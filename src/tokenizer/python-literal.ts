@@ -324,16 +324,28 @@ export class LiteralReader {
     }
   }
 
+  /** A sign and a number; the number may stand in parentheses (`-(3)`), which Python drops. */
   private readSigned(): number {
     const start = this.pos;
     const negative = this.peek() === '-';
     this.pos++;
     this.skipSpace();
+    let parens = 0;
+    while (this.peek() === '(' && parens < this.limits.maxDepth) {
+      parens++;
+      this.pos++;
+      this.skipSpace();
+    }
     const c = this.peek();
     if (!((c >= '0' && c <= '9') || (c === '.' && /[0-9]/.test(this.peek(1))))) {
       this.fail('OPERATOR_NOT_ALLOWED', 'a sign applies only to a number', start);
     }
     const n = this.readNumber(negative);
+    for (; parens > 0; parens--) {
+      this.skipSpace();
+      if (this.peek() !== ')') this.failAfterValue("')'");
+      this.pos++;
+    }
     return n;
   }
 
@@ -422,6 +434,13 @@ export class LiteralReader {
         return parts.join('');
       }
       if ((c === '\n' || c === '\r') && !triple) this.fail('UNTERMINATED_STRING', 'string is not closed on its line', start);
+      if (c === '\r') {
+        // Python reads source with universal newlines: \r\n and \r are \n.
+        parts.push(text.slice(run, this.pos), '\n');
+        this.pos += text[this.pos + 1] === '\n' ? 2 : 1;
+        run = this.pos;
+        continue;
+      }
       if (c !== '\\') {
         this.pos++;
         continue;
@@ -429,6 +448,12 @@ export class LiteralReader {
       if (this.pos + 1 >= text.length) this.fail('UNTERMINATED_STRING', 'string is not closed', start);
       if (raw) {
         // A raw string keeps the backslash, and the character after it never ends the string.
+        if (text[this.pos + 1] === '\r') {
+          parts.push(text.slice(run, this.pos), '\\\n');
+          this.pos += text[this.pos + 2] === '\n' ? 3 : 2;
+          run = this.pos;
+          continue;
+        }
         this.pos += 2;
         continue;
       }
