@@ -228,10 +228,17 @@ export function validateToolChoice(choice: unknown, tools: ValidTools | null): T
   return { ok: true, value: parsed };
 }
 
-function contentText(content: ToolMessageInput['content']): string {
+/** A message's text (text parts joined, as plain requests do), or null when it is not text. */
+function contentText(content: unknown): string | null {
   if (content === undefined || content === null) return '';
   if (typeof content === 'string') return content;
-  return content.map((p) => p.text).join('');
+  if (!Array.isArray(content)) return null;
+  let text = '';
+  for (const part of content as unknown[]) {
+    if (!isPlainObject(part) || typeof part.text !== 'string') return null;
+    text += part.text;
+  }
+  return text;
 }
 
 /** One tool call of an assistant message, as a turn. */
@@ -278,19 +285,28 @@ export function buildToolPrompt(request: ToolRequestInput, limits: Partial<ToolL
     }
   }
 
-  const messages = request.messages;
+  const messages: readonly unknown[] = request.messages;
+  if (!Array.isArray(messages)) return issue('INVALID_MESSAGE', 'messages must be a list', 'messages');
+  const texts: string[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    if (!isPlainObject(m)) return issue('INVALID_MESSAGE', 'a message must be an object', `messages.${i}`);
+    const text = contentText(m.content);
+    if (text === null) return issue('INVALID_MESSAGE', 'content must be text or a list of text parts', `messages.${i}.content`);
+    texts.push(text);
+  }
   const turns: ChatTurn[] = [];
   let sentenceFrom = -1;
   if (listed !== null) {
-    sentenceFrom = messages.findIndex((m) => m.role === 'system' || m.role === 'developer');
-    const sentence = sentenceFrom >= 0 ? contentText(messages[sentenceFrom]!.content) : DEFAULT_TOOLS_SENTENCE;
+    sentenceFrom = (messages as ToolMessageInput[]).findIndex((m) => m.role === 'system' || m.role === 'developer');
+    const sentence = sentenceFrom >= 0 ? texts[sentenceFrom]! : DEFAULT_TOOLS_SENTENCE;
     turns.push({ role: 'system', metadata: '', content: `${sentence}\n${pythonJsonDumps(listed.functions)}` });
   }
   for (let i = 0; i < messages.length; i++) {
     if (i === sentenceFrom) continue;
-    const m = messages[i]!;
+    const m = messages[i] as ToolMessageInput;
     const at = `messages.${i}`;
-    const text = contentText(m.content);
+    const text = texts[i]!;
     switch (m.role) {
       case 'system':
       case 'developer':
