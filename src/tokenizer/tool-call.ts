@@ -108,7 +108,11 @@ export function parseToolCallContent(content: string, limits: Partial<LiteralLim
   }
 }
 
-/** `tool_call(k=v, ...)` for the arguments, values written as `ast.unparse` writes them. */
+/**
+ * `tool_call(k=v, ...)` for the arguments, values written as `ast.unparse` writes them. Names are
+ * written as they are, as Python's unparse does; one that is not an identifier (`my-key`) makes a
+ * call this module's reader would refuse, which is what the model would have seen in training too.
+ */
 export function formatToolCallCode(args: JsonObject): string {
   const items = Object.entries(args).map(([k, v]) => `${k}=${unparse(v)}`);
   return `${TOOL_CALL_FUNCTION}(${items.join(', ')})`;
