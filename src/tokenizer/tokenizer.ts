@@ -6,9 +6,9 @@
  * module adds what ChatGLM3's `tokenization_chatglm.py` adds on top of it:
  * - nine special tokens appended after the SentencePiece pieces, in ChatGLM3's order; their ids
  *   come from the model file's piece count (64789.. for the real model), never from a table;
- * - the chat template `[gMASK] sop` + per message `<|role|>` encode("\n") encode(content) +
- *   `<|assistant|>`, where content is encoded as plain text, so role markers typed by a user
- *   stay text;
+ * - the chat template `[gMASK] sop` + per turn `<|role|>` encode(metadata + "\n") encode(content)
+ *   + `<|assistant|>` (metadata is empty except on tool-call turns), where content is encoded as
+ *   plain text, so role markers typed by a user stay text;
  * - decode that writes special tokens as their text and decodes the runs between them with
  *   SentencePiece; ids beyond the tokenizer (the model's padded vocabulary) decode to nothing;
  * - the reply post-processing of `process_response`: the first line of an assistant turn is
@@ -29,6 +29,7 @@ import { readFile } from 'node:fs/promises';
 import { SentencePieceProcessor } from '@sctg/sentencepiece-js';
 import { CHATGLM3_SPECIAL_TOKENS, type SpecialToken } from '../shared/model-manifest.js';
 import type { ChatMessage } from '../protocol/schemas.js';
+import type { ChatTurn } from './chat-turn.js';
 import { decodeSentencePieceModel, PieceType, SentencePieceModelError } from './sentencepiece-model.js';
 
 export { CHATGLM3_SPECIAL_TOKENS, type SpecialToken };
@@ -148,13 +149,27 @@ export class ChatGLMTokenizer {
 
   /** ChatGLM3's chat prompt (`build_chat_input` with the `[gMASK] sop` prefix), ending in `<|assistant|>`. */
   applyChatTemplate(messages: readonly ChatMessage[]): number[] {
+    return this.encodeTurns(messages.map((m) => ({ role: m.role, metadata: '', content: m.content })));
+  }
+
+  /**
+   * `[gMASK] sop`, then per turn `build_single_message`: `<|role|>` + encode(metadata + "\n") +
+   * encode(content), each encoded on its own; then `<|assistant|>` (unless `generationPrompt` is
+   * false), followed by encode(answerMetadata + "\n") when the answer's metadata line is given.
+   */
+  encodeTurns(
+    turns: readonly ChatTurn[],
+    options: { generationPrompt?: boolean; answerMetadata?: string } = {},
+  ): number[] {
     const s = this.specialTokens;
     const ids = [s['[gMASK]'], s.sop];
-    const newline = this.encode('\n');
-    for (const m of messages) {
-      ids.push(s[`<|${m.role}|>`], ...newline, ...this.encode(m.content));
+    for (const t of turns) {
+      ids.push(s[`<|${t.role}|>`], ...this.encode(`${t.metadata}\n`), ...this.encode(t.content));
     }
-    ids.push(s['<|assistant|>']);
+    if (options.generationPrompt ?? true) {
+      ids.push(s['<|assistant|>']);
+      if (options.answerMetadata !== undefined) ids.push(...this.encode(`${options.answerMetadata}\n`));
+    }
     return ids;
   }
 

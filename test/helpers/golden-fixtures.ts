@@ -1,0 +1,30 @@
+/**
+ * The golden files copied into test/fixtures/golden/ (same layout as the shared golden folder),
+ * for tests that read them from the project itself.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { JsonObject } from '../../src/tokenizer/python-literal.js';
+import type { ToolMessageInput } from '../../src/tokenizer/tool-template.js';
+import { GOLDEN_DIR } from './paths.js';
+
+export const FIXTURE_TOKENIZER_MODEL = join(GOLDEN_DIR, 'tokenizer/tokenizer.model');
+
+export interface ToolsGolden {
+  tools_sentence: string;
+  render: Array<{ request: { tools?: unknown; messages: ToolMessageInput[] }; input_ids: number[]; text: string }>;
+  parse: Array<{ code: string; arguments: JsonObject }>;
+  refuse: string[];
+}
+
+export interface TokenizerGolden {
+  chat: Array<{ messages: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>; input_ids: number[] }>;
+}
+
+export function readToolsGolden(): ToolsGolden {
+  return JSON.parse(readFileSync(join(GOLDEN_DIR, 'tools/expected.json'), 'utf8')) as ToolsGolden;
+}
+
+export function readTokenizerGolden(): TokenizerGolden {
+  return JSON.parse(readFileSync(join(GOLDEN_DIR, 'tokenizer/expected.json'), 'utf8')) as TokenizerGolden;
+}
