@@ -13,7 +13,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { demoTokenizerBytes } from '../src/model/demo-tokenizer.js';
-import { NDJSON_CONTENT_TYPE, ndjsonLine, type GenerateEvent } from '../src/protocol/schemas.js';
+import { NDJSON_CONTENT_TYPE, ndjsonLine } from '../src/protocol/ndjson.js';
+import type { GenerateEvent } from '../src/protocol/schemas.js';
 
 /** The fixed completion: nine tokens of a legal answer. */
 export const BENCH_TOKENS = ['根据', '《民法典》', '规定', '，', '借款', '应当', '按期', '归还', '。'];

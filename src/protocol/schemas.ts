@@ -141,10 +141,3 @@ export const ReadyzSchema = z.object({
   execution_provider: z.string().optional(),
 });
 export type Readyz = z.infer<typeof ReadyzSchema>;
-
-export const NDJSON_CONTENT_TYPE = 'application/x-ndjson';
-
-/** Serialises one event as an NDJSON line. */
-export function ndjsonLine(event: GenerateEvent): string {
-  return `${JSON.stringify(event)}\n`;
-}

@@ -15,14 +15,8 @@
 import { PassThrough } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
 import { AppError, errorEnvelope, paramOf, type ErrorCode } from '../shared/errors.js';
-import {
-  GenerateRequestSchema,
-  NDJSON_CONTENT_TYPE,
-  ndjsonLine,
-  type GenerateRequest,
-  type Readyz,
-  type WorkerModelInfo,
-} from '../protocol/schemas.js';
+import { NDJSON_CONTENT_TYPE, ndjsonLine } from '../protocol/ndjson.js';
+import { GenerateRequestSchema, type GenerateRequest, type Readyz, type WorkerModelInfo } from '../protocol/schemas.js';
 import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
 import { resolveAdapter, type AdapterSet } from './adapters.js';
 import type { InferenceEngine } from './engine.js';

@@ -14,7 +14,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { GenerateRequestSchema, NDJSON_CONTENT_TYPE, ndjsonLine, type GenerateEvent } from '../../src/protocol/schemas.js';
+import { NDJSON_CONTENT_TYPE, ndjsonLine } from '../../src/protocol/ndjson.js';
+import { GenerateRequestSchema, type GenerateEvent } from '../../src/protocol/schemas.js';
 
 export interface FakeScript {
   mode: 'ok' | 'fail' | 'overloaded' | 'hang' | 'crash' | 'error_event' | 'midstream_error' | 'garbage';

@@ -12,10 +12,10 @@
  * refusal (non-200, its error envelope read), an `error` event before the first token, garbage, a
  * connection failure (`unreachable`), or an abort (the caller's signal, the ttft timer).
  */
-import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import { AppError, ERROR_STATUS, isErrorCode } from '../../shared/errors.js';
-import { GenerateEventSchema, type GenerateEvent } from '../../protocol/schemas.js';
+import { EventLineReader } from '../../protocol/ndjson.js';
+import type { GenerateEvent } from '../../protocol/schemas.js';
 
 /** Longest error body read back from a worker that refused a request. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -34,71 +34,6 @@ export function workerError(code: string, message: string, param: string | null 
 
 export function eventError(event: { code: string; message: string }): AppError {
   return workerError(event.code, event.message);
-}
-
-const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
-
-/**
- * The two events of every token stream checked by hand (they are most of the lines); anything
- * else, or anything that fails here, goes through the protocol's zod schema, which also words
- * the error. Both accept exactly the same `start` and plain `token` events.
- */
-function quickEvent(v: Record<string, unknown>): GenerateEvent | null {
-  if (v.type === 'token') {
-    const ids = v.ids;
-    if (typeof v.text !== 'string' || v.logprobs !== undefined || !Array.isArray(ids)) return null;
-    for (let i = 0; i < ids.length; i++) if (!Number.isInteger(ids[i])) return null;
-    return { type: 'token', ids: ids as number[], text: v.text };
-  }
-  if (v.type === 'start' && isCount(v.prompt_tokens)) return { type: 'start', prompt_tokens: v.prompt_tokens };
-  return null;
-}
-
-/** One NDJSON line as an event; WORKER_ERROR for anything that is not one. */
-export function parseEvent(line: string): GenerateEvent {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    throw new AppError('WORKER_ERROR', 'worker sent a line that is not JSON');
-  }
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const quick = quickEvent(value as Record<string, unknown>);
-    if (quick) return quick;
-  }
-  const parsed = GenerateEventSchema.safeParse(value);
-  if (!parsed.success) throw new AppError('WORKER_ERROR', `worker sent an invalid event (${parsed.error.issues[0]?.path.join('.') || 'type'})`);
-  return parsed.data;
-}
-
-/** Splits a byte stream into NDJSON events; lines and characters may be split across chunks. */
-export class EventLineReader {
-  private readonly decoder = new StringDecoder('utf8');
-  private rest = '';
-
-  /** Parses the complete lines of `chunk` into `out`; throws WORKER_ERROR on garbage. */
-  write(chunk: Buffer, out: GenerateEvent[]): void {
-    const text = this.rest + this.decoder.write(chunk);
-    let from = 0;
-    let nl = text.indexOf('\n');
-    while (nl >= 0) {
-      if (nl > from) this.line(text.slice(from, nl), out);
-      from = nl + 1;
-      nl = text.indexOf('\n', from);
-    }
-    this.rest = from === 0 ? text : text.slice(from);
-  }
-
-  /** The last line, when the body did not end with a newline. */
-  end(out: GenerateEvent[]): void {
-    const last = this.rest + this.decoder.end();
-    this.rest = '';
-    this.line(last, out);
-  }
-
-  private line(line: string, out: GenerateEvent[]): void {
-    if (line.trim() !== '') out.push(parseEvent(line));
-  }
 }
 
 /** The worker's refusal as an AppError: its envelope's code when it has one, else the status's. */
