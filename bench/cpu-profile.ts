@@ -3,8 +3,9 @@
  * function and by where the code lives (a package in node_modules, a file of ours, or node's own),
  * for the benchmarks' `--profile` option.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJson } from '../test/helpers/json.js';
 
 interface ProfileNode {
   id: number;
@@ -59,7 +60,7 @@ export function summarizeCpuProfile(dir: string, top: number): string[] {
   const ours = new Map<string, number>();
   let total = 0;
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
-    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+    const profile = readJson<CpuProfile>(join(dir, file));
     inclusive(
       profile,
       (n) => (place(n.callFrame.url).startsWith('src/') ? `${n.callFrame.functionName || '(anonymous)'}  ${place(n.callFrame.url)}:${n.callFrame.lineNumber + 1}` : null),

@@ -15,7 +15,7 @@
  * Prints a table, then the same numbers as JSON.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,7 @@ import { BILLION_SHAPE, writeRandomCheckpoint } from '../src/model/demo-model.js
 import { exportModel, type ExportOptions } from '../src/model/export-model.js';
 import { GOLDEN_TINY_DIR, PROJECT_ROOT } from '../test/helpers/paths.js';
 import { greedy, logitsAt, maskRow, maxAbsDiff, openModel, runStep, type GoldenExpected } from '../test/helpers/model-driver.js';
+import { readJson } from '../test/helpers/json.js';
 
 const { values } = parseArgs({ options: { 'skip-billion': { type: 'boolean', default: false } } });
 const dir = mkdtempSync(join(tmpdir(), 'bench-export-'));
@@ -78,7 +79,7 @@ if (!values['skip-billion']) {
 }
 
 // Accuracy of reduced precision on the golden model.
-const expected = JSON.parse(readFileSync(join(GOLDEN_TINY_DIR, 'expected.json'), 'utf8')) as GoldenExpected;
+const expected = readJson<GoldenExpected>(join(GOLDEN_TINY_DIR, 'expected.json'));
 const accuracy: Array<{ graph: string; maxAbsError: number; greedyMatch: string }> = [];
 for (const [name, opts] of [
   ['fp32', {}],

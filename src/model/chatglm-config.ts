@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { ModelDims } from '../shared/model-manifest.js';
-import { ModelFileError, readJsonFile } from './model-error.js';
+import { ModelFileError, readModelJson } from './model-error.js';
 
 export const CONFIG_FILE = 'config.json';
 
@@ -55,7 +55,7 @@ export function isLinearModule(name: string): name is LinearModule {
 
 export function readChatglmConfig(dir: string): ChatglmModel {
   const file = join(dir, CONFIG_FILE);
-  return chatglmModel(readJsonFile(file, ChatglmConfigSchema, 'not a Hugging Face model folder'), file);
+  return chatglmModel(readModelJson(file, ChatglmConfigSchema, 'not a Hugging Face model folder'), file);
 }
 
 export function chatglmModel(config: ChatglmConfig, file = CONFIG_FILE): ChatglmModel {

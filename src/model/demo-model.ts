@@ -11,10 +11,11 @@
  * weights are near 1. Tensors are generated and written in row blocks: memory stays small
  * whatever the size.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { readJsonFile } from '../shared/json-file.js';
 import { CHATGLM3_SPECIAL_TOKENS, MANIFEST_FILE, ModelManifestSchema, type ModelManifest } from '../shared/model-manifest.js';
 import { chatglmModel, checkpointTensors, linearShape, type ChatglmConfig, type LinearModule } from './chatglm-config.js';
 import { demoTokenizerBytes } from './demo-tokenizer.js';
@@ -248,7 +249,7 @@ export async function makeDemoModel(outDir: string, preset: DemoPreset, options:
 
 function readDemoManifest(dir: string, preset: DemoPreset): ModelManifest | undefined {
   try {
-    const manifest = ModelManifestSchema.parse(JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')));
+    const manifest = readJsonFile(join(dir, MANIFEST_FILE), ModelManifestSchema);
     const complete = [manifest.files.graph, manifest.files.data, manifest.tokenizer.file].every((f) => existsSync(join(dir, f)));
     return complete && manifest.name === demoModelName(preset) ? manifest : undefined;
   } catch {

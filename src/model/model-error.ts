@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { AppError } from '../shared/errors.js';
+import { readJsonFile } from '../shared/json-file.js';
 
 /**
  * A model input that cannot be used: a checkpoint, config, adapter or tokenizer file. The
@@ -27,28 +27,7 @@ export class ModelFileError extends AppError {
   }
 }
 
-/**
- * Reads a JSON file and checks it against `schema`; every failure is a ModelFileError naming the
- * file (and the key at fault). `missing` says what an absent file means.
- */
-export function readJsonFile<S extends z.ZodType>(file: string, schema: S, missing: string): z.infer<S> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ModelFileError(file, code === 'ENOENT' ? `missing: ${missing}` : `cannot read (${code})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ModelFileError(file, `not valid JSON (${(err as Error).message})`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ModelFileError(file, `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return parsed.data;
+/** A model input's JSON file checked against `schema`; every failure is a ModelFileError naming the file and key. */
+export function readModelJson<S extends z.ZodType>(file: string, schema: S, missing: string): z.infer<S> {
+  return readJsonFile(file, schema, { missing, fail: (f, detail) => new ModelFileError(f, detail) });
 }

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import type { ModelDims } from '../shared/model-manifest.js';
 import { LINEAR_MODULES, isLinearModule, linearShape, type LinearModule } from './chatglm-config.js';
 import { isFloatDtype, toFloat32, type SafetensorsFloatDtype } from './dtype.js';
-import { ModelFileError, readJsonFile } from './model-error.js';
+import { ModelFileError, readModelJson } from './model-error.js';
 import { SafetensorsFile } from './safetensors.js';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -85,7 +85,7 @@ export function readPeftAdapter(dirIn: string, dims: ModelDims, options: ReadAda
   const dir = resolve(dirIn);
   const configFile = join(dir, ADAPTER_CONFIG_FILE);
   const weightsFile = join(dir, ADAPTER_WEIGHTS_FILE);
-  const config = readJsonFile(configFile, AdapterConfigSchema, 'not a PEFT adapter folder');
+  const config = readModelJson(configFile, AdapterConfigSchema, 'not a PEFT adapter folder');
   if (!existsSync(weightsFile)) {
     const bin = join(dir, 'adapter_model.bin');
     if (existsSync(bin)) {

@@ -8,10 +8,15 @@
  * at open with one line naming it. Writing streams too: the header is computed from the shapes,
  * then each tensor's bytes are produced chunk by chunk by a callback.
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SAFETENSORS_DTYPE_BYTES, isFloatDtype, toFloat32, type SafetensorsFloatDtype } from './dtype.js';
+import { z } from 'zod';
+import { readJsonFile } from '../shared/json-file.js';
 import { ModelFileError } from './model-error.js';
+
+/** `model.safetensors.index.json`: which shard holds each tensor. */
+const SafetensorsIndexSchema = z.object({ weight_map: z.record(z.string(), z.unknown()) });
 
 /** A header larger than this is not a real checkpoint's (chatglm3-6b's is about 20 KB). */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -181,14 +186,9 @@ export class Checkpoint {
   }
 
   private static openIndexed(dir: string, index: string): Checkpoint {
-    let map: Record<string, unknown>;
-    try {
-      const parsed = JSON.parse(readFileSync(index, 'utf8')) as { weight_map?: unknown };
-      if (typeof parsed.weight_map !== 'object' || parsed.weight_map === null) throw new Error('no weight_map');
-      map = parsed.weight_map as Record<string, unknown>;
-    } catch (err) {
-      throw new ModelFileError(index, `not a safetensors index (${(err as Error).message})`);
-    }
+    const map = readJsonFile(index, SafetensorsIndexSchema, {
+      fail: (file, detail) => new ModelFileError(file, `not a safetensors index (${detail})`),
+    }).weight_map;
     const shards = [...new Set(Object.values(map))];
     for (const s of shards) {
       if (typeof s !== 'string' || s.includes('/') || s.includes('\\')) {

@@ -10,8 +10,8 @@
  * JSON or comma-separated, objects as JSON) before zod validates the whole; anything zod rejects
  * becomes one ConfigError line naming the variable, which the CLI prints before it exits.
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { readJsonFile } from './json-file.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -192,17 +192,10 @@ export interface LoadConfigOptions<S extends z.ZodObject> {
 export function loadConfig<S extends z.ZodObject>(options: LoadConfigOptions<S>): z.infer<S> {
   const env = options.env ?? process.env;
   const fileVar = `${options.prefix}_CONFIG`;
-  let fromFile: unknown = {};
   const file = env[fileVar];
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`invalid configuration: ${fileVar}=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
-    fromFile = parseJson(text, `${fileVar}=${file}`);
-  }
+  const fromFile: unknown = file
+    ? readJsonFile(file, z.unknown(), { fail: (f, detail) => new ConfigError(`invalid configuration: ${fileVar}=${f} ${detail}`) })
+    : {};
   const fromEnvVars: EnvValues = { values: {}, sources: new Map() };
   collectEnv(options.schema, options.prefix, [], env, options.fallbacks ?? {}, fromEnvVars);
   const merged = deepMerge(deepMerge(fromFile, options.overrides ?? {}), fromEnvVars.values);

@@ -25,11 +25,12 @@
  * Failure: an onnxruntime error rejects the call; lengths are only advanced after a successful
  * run, so a failed step leaves every sequence as it was (the scheduler ends them).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { Logger } from 'pino';
 import { AppError } from '../shared/errors.js';
+import { readJsonFile } from '../shared/json-file.js';
+import type { Logger } from '../shared/logging.js';
 import { MANIFEST_FILE, ModelManifestSchema, layerName, type ModelManifest } from '../shared/model-manifest.js';
 import { floatToHalf } from '../model/dtype.js';
 import { isRuntimeAdapter, type AdapterSet } from './adapters.js';
@@ -65,22 +66,10 @@ class OnnxSequence implements EngineSequence {
 
 /** Reads and checks `model.json`; INVALID_MODEL_FILE with the file and field at fault. */
 export function readManifest(modelDir: string): ModelManifest {
-  const file = join(modelDir, MANIFEST_FILE);
-  if (!existsSync(file)) {
-    throw new AppError('INVALID_MODEL_FILE', `${file}: missing; is ${modelDir} a model directory written by the model builder?`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new AppError('INVALID_MODEL_FILE', `${file}: not valid JSON (${(err as Error).message})`);
-  }
-  const parsed = ModelManifestSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new AppError('INVALID_MODEL_FILE', `${file}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return parsed.data;
+  return readJsonFile(join(modelDir, MANIFEST_FILE), ModelManifestSchema, {
+    missing: `is ${modelDir} a model directory written by the model builder?`,
+    fail: (file, detail) => new AppError('INVALID_MODEL_FILE', `${file}: ${detail}`),
+  });
 }
 
 async function createSession(

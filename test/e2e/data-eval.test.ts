@@ -20,6 +20,7 @@ import { freePort } from '../../src/shared/net.js';
 import { runCli } from '../helpers/cli.js';
 import { CLI_DIR, GOLDEN_TINY_DIR, PROJECT_ROOT } from '../helpers/paths.js';
 import { GOLDEN_ADAPTER_DIR, startWorker, type WorkerProcess } from '../helpers/worker-process.js';
+import { readJson } from '../helpers/json.js';
 
 const SAMPLE = join(PROJECT_ROOT, 'data/sample/lawzhidao-sample.csv');
 const KEY = 'sk-e2e-eval-0123456789';
@@ -101,7 +102,7 @@ test('prepare-data → gateway + worker on the tiny golden model → eval --comp
   ]);
   assert.equal(r.code, 0, r.stderr);
 
-  const json = JSON.parse(readFileSync(join(out, 'eval-report.json'), 'utf8')) as EvalResult;
+  const json = readJson<EvalResult>(join(out, 'eval-report.json'));
   assert.deepEqual(json.models.map((m) => [m.label, m.model, m.scored, m.failed]), [
     ['微调前', 'chatglm3-tiny', 4, 0],
     ['微调后', 'legal', 4, 0],

@@ -2,11 +2,11 @@
  * The golden files copied into test/fixtures/golden/ (same layout as the shared golden folder),
  * for tests that read them from the project itself.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JsonObject } from '../../src/tokenizer/python-literal.js';
 import type { ToolMessageInput } from '../../src/tokenizer/tool-template.js';
 import { GOLDEN_DIR } from './paths.js';
+import { readJson } from './json.js';
 
 export const FIXTURE_TOKENIZER_MODEL = join(GOLDEN_DIR, 'tokenizer/tokenizer.model');
 
@@ -22,9 +22,9 @@ export interface TokenizerGolden {
 }
 
 export function readToolsGolden(): ToolsGolden {
-  return JSON.parse(readFileSync(join(GOLDEN_DIR, 'tools/expected.json'), 'utf8')) as ToolsGolden;
+  return readJson<ToolsGolden>(join(GOLDEN_DIR, 'tools/expected.json'));
 }
 
 export function readTokenizerGolden(): TokenizerGolden {
-  return JSON.parse(readFileSync(join(GOLDEN_DIR, 'tokenizer/expected.json'), 'utf8')) as TokenizerGolden;
+  return readJson<TokenizerGolden>(join(GOLDEN_DIR, 'tokenizer/expected.json'));
 }

@@ -1,8 +1,9 @@
 /** Hugging Face folders made from the golden tiny model, whole or deliberately broken. */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpoint, writeSafetensors, type TensorToWrite } from '../../src/model/safetensors.js';
 import { GOLDEN_TINY_DIR } from './paths.js';
+import { readJson } from './json.js';
 
 /** The golden checkpoint's tensors as float32, ready to be rewritten. */
 export function goldenTensors(): Array<TensorToWrite & { values: Float32Array }> {
@@ -40,7 +41,7 @@ export function makeHfFolder(dir: string, options: HfFixtureOptions = {}): strin
   mkdirSync(dir, { recursive: true });
   const skip = new Set(options.without ?? []);
   if (!skip.has('config.json')) {
-    const config = JSON.parse(readFileSync(join(GOLDEN_TINY_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const config = readJson<Record<string, unknown>>(join(GOLDEN_TINY_DIR, 'config.json'));
     writeFileSync(join(dir, 'config.json'), JSON.stringify(options.config ? options.config(config) : config));
   }
   if (!skip.has('tokenizer.model')) copyFileSync(join(GOLDEN_TINY_DIR, 'tokenizer.model'), join(dir, 'tokenizer.model'));

@@ -3,10 +3,10 @@
  * ARCHITECTURE.md ("Model graph") says a worker must: right-padded rows, masks whose row sums
  * are the real lengths, each step's present fed back as the next step's past.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { MANIFEST_FILE, ModelManifestSchema, layerName, type ModelManifest } from '../../src/shared/model-manifest.js';
+import { readJson } from './json.js';
 
 export type Results = ort.InferenceSession.OnnxValueMapType;
 export type Feeds = Record<string, ort.Tensor>;
@@ -17,7 +17,7 @@ export interface OpenModel {
 }
 
 export async function openModel(dir: string): Promise<OpenModel> {
-  const manifest = ModelManifestSchema.parse(JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')));
+  const manifest = ModelManifestSchema.parse(readJson(join(dir, MANIFEST_FILE)));
   const session = await ort.InferenceSession.create(join(dir, manifest.files.graph), { intraOpNumThreads: 1, logSeverityLevel: 4 });
   return { session, manifest };
 }

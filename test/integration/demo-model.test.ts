@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { SentencePieceProcessor } from '@sctg/sentencepiece-js';
 import { DEMO_LEGAL_TEXT } from '../../src/model/demo-corpus.js';
+import type { ModelManifest } from '../../src/shared/model-manifest.js';
 import { DEMO_PRESETS, ensureDemoModel, makeDemoModel, writeRandomAdapter, writeRandomCheckpoint } from '../../src/model/demo-model.js';
 import { demoTokenizerBytes, trainDemoTokenizer } from '../../src/model/demo-tokenizer.js';
 import { exportModel } from '../../src/model/export-model.js';
@@ -22,6 +23,7 @@ import { Checkpoint, writeSafetensors } from '../../src/model/safetensors.js';
 import { PieceType, decodeSentencePieceModel } from '../../src/tokenizer/sentencepiece-model.js';
 import { CLI_DIR } from '../helpers/paths.js';
 import { logitsAt, maskRow, maxAbsDiff, openModel, rightPadded, runStep, type Feeds, type OpenModel } from '../helpers/model-driver.js';
+import { readJson } from '../helpers/json.js';
 
 const work = mkdtempSync(join(tmpdir(), 'demo-model-'));
 const opened: OpenModel[] = [];
@@ -199,7 +201,7 @@ test('npm run demo-model writes the model and an adapter; a bad preset exits 2',
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /wrote .*cli-tiny: chatglm3-demo-tiny, 2 layers, hidden 128/);
   assert.deepEqual(readdirSync(adapter).sort(), ['adapter_config.json', 'adapter_model.safetensors']);
-  const manifest = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+  const manifest = readJson<ModelManifest>(join(out, 'model.json'));
   assert.equal(readPeftAdapter(adapter, manifest.dims).rank, 8);
   const bad = spawnSync(process.execPath, [join(CLI_DIR, 'demo-model.js'), '--preset', 'huge', '--out', join(work, 'x')], { encoding: 'utf8' });
   assert.equal(bad.status, 2);

@@ -14,6 +14,7 @@ import { runCli } from '../helpers/cli.js';
 import { CLI_DIR, PROJECT_ROOT } from '../helpers/paths.js';
 import { startFakeOpenAi, type FakeOpenAi, type FakeRequest } from '../helpers/fake-openai.js';
 import type { EvalResult } from '../../src/data/evaluate.js';
+import { readJson } from '../helpers/json.js';
 
 const run = promisify(execFile);
 const SAMPLE = join(PROJECT_ROOT, 'data/sample/lawzhidao-sample.csv');
@@ -65,7 +66,7 @@ test('eval --compare base against an adapter: both columns in the report, JSON a
     assert.ok(references.has(q.messages.at(-1)!.content));
   }
 
-  const json = JSON.parse(readFileSync(join(out, 'eval-report.json'), 'utf8')) as EvalResult;
+  const json = readJson<EvalResult>(join(out, 'eval-report.json'));
   assert.deepEqual(json.models.map((m) => [m.label, m.model, m.scored, m.failed]), [
     ['微调前', 'chatglm3-6b', 12, 0],
     ['微调后', 'law-lora', 12, 0],
@@ -115,7 +116,7 @@ test('without --adapter the base model is evaluated alone; --limit takes the fir
   assert.equal(r.code, 0, r.stderr);
   assert.equal(fake.requests.length, 3);
   assert.ok(fake.requests.every((q) => q.model === 'chatglm3-6b'));
-  const json = JSON.parse(readFileSync(join(out, 'eval-report.json'), 'utf8')) as EvalResult;
+  const json = readJson<EvalResult>(join(out, 'eval-report.json'));
   assert.deepEqual(json.models.map((m) => m.label), ['微调后']);
   assert.doesNotMatch(readFileSync(join(out, 'eval-report.md'), 'utf8'), /变化 Δ/);
 });
@@ -124,7 +125,7 @@ test('failed requests are recorded per answer and left out of the means', async 
   const out = join(dir, 'flaky');
   const r = await evalCli('--data', join(dir, 'data/dev.json'), '--url', fake.url, '--adapter', 'flaky', '--out', out, '--concurrency', '4');
   assert.equal(r.code, 0, r.stderr);
-  const json = JSON.parse(readFileSync(join(out, 'eval-report.json'), 'utf8')) as EvalResult;
+  const json = readJson<EvalResult>(join(out, 'eval-report.json'));
   const failing = [...references.keys()].filter((p) => p.length % 2 === 0).length;
   assert.ok(failing > 0 && failing < 12, `the sample split should give some failures (${failing})`);
   assert.equal(json.models[0]!.failed, failing);

@@ -7,6 +7,7 @@ import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GOLDEN_DIR, GOLDEN_SOURCE_DIR } from '../helpers/paths.js';
+import { readJson } from '../helpers/json.js';
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -41,7 +42,7 @@ const USED = [
 test('the copy holds every golden file the tests read, and its JSON parses', () => {
   const present = new Set(files(GOLDEN_DIR));
   assert.deepEqual(USED.filter((f) => !present.has(f)), []);
-  for (const f of USED.filter((f) => f.endsWith('.json'))) assert.doesNotThrow(() => JSON.parse(readFileSync(join(GOLDEN_DIR, f), 'utf8')), f);
+  for (const f of USED.filter((f) => f.endsWith('.json'))) assert.doesNotThrow(() => readJson(join(GOLDEN_DIR, f)), f);
 });
 
 test('where the shared golden set is beside the checkout, the copy is equal to it, file for file', () => {

@@ -14,6 +14,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { chartRenderer, type ChartRenderer } from '../helpers/helm-template.js';
 import { GATEWAY, WORKER, configProblems } from '../helpers/config-schemas.js';
+import { readJson } from '../helpers/json.js';
 
 const CHART = join(PROJECT_ROOT, 'helm/glm-legal-serve');
 const GPU_VALUES = join(CHART, 'values-gpu.yaml');
@@ -258,7 +259,7 @@ function renderedChartTests(): void {
 // --- values.schema.json ----------------------------------------------------------------------
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-const validate = ajv.compile(JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as object);
+const validate = ajv.compile(readJson<object>(join(CHART, 'values.schema.json')));
 const defaultValues = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as Obj;
 
 /** Helm's merge of values files: maps merge, null deletes a key, everything else is replaced. */

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { exportModel } from '../../src/model/export-model.js';
 import { makeHfFolder, rawSafetensors } from '../helpers/hf-fixtures.js';
 import { CLI_DIR, GOLDEN_TINY_DIR } from '../helpers/paths.js';
+import { readJson } from '../helpers/json.js';
 
 const work = mkdtempSync(join(tmpdir(), 'export-errors-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -109,7 +110,7 @@ test('a missing or garbage tokenizer.model', () => {
 test('an adapter for another model: shapes, then target modules', () => {
   const big = join(work, 'big-adapter');
   mkdirSync(big);
-  const config = JSON.parse(readFileSync(join(ADAPTER, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+  const config = readJson<Record<string, unknown>>(join(ADAPTER, 'adapter_config.json'));
   writeFileSync(join(big, 'adapter_config.json'), JSON.stringify(config));
   const name = 'base_model.model.transformer.encoder.layers.0.self_attention.query_key_value.lora_A.weight';
   rawSafetensors(join(big, 'adapter_model.safetensors'), { [name]: { dtype: 'F32', shape: [4, 4096], data_offsets: [0, 4 * 4096 * 4] } }, new Uint8Array(4 * 4096 * 4));

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -29,10 +29,11 @@ import {
   type OpenModel,
   type Results,
 } from '../helpers/model-driver.js';
+import { readJson } from '../helpers/json.js';
 
 const TOL = 1e-4;
 const ADAPTER_DIR = join(GOLDEN_TINY_DIR, 'lora-adapter');
-const expected = JSON.parse(readFileSync(join(GOLDEN_TINY_DIR, 'expected.json'), 'utf8')) as GoldenExpected;
+const expected = readJson<GoldenExpected>(join(GOLDEN_TINY_DIR, 'expected.json'));
 const work = mkdtempSync(join(tmpdir(), 'golden-export-'));
 const models: Record<string, OpenModel> = {};
 

@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type ort from 'onnxruntime-node';
@@ -15,8 +15,9 @@ import { dequantizeInt4Rows, int4Layout, quantizeInt4Rows } from '../../src/mode
 import { Checkpoint, writeSafetensors } from '../../src/model/safetensors.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { logitsAt, maskRow, maxAbsDiff, openModel, runStep, type GoldenExpected, type OpenModel } from '../helpers/model-driver.js';
+import { readJson } from '../helpers/json.js';
 
-const expected = JSON.parse(readFileSync(join(GOLDEN_TINY_DIR, 'expected.json'), 'utf8')) as GoldenExpected;
+const expected = readJson<GoldenExpected>(join(GOLDEN_TINY_DIR, 'expected.json'));
 const work = mkdtempSync(join(tmpdir(), 'quant-export-'));
 const opened: OpenModel[] = [];
 

@@ -13,6 +13,7 @@ import { parse } from 'yaml';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
 import { exportTinyModel, startWorker, type TinyModel, type WorkerProcess } from '../helpers/worker-process.js';
+import { readJson } from '../helpers/json.js';
 
 const DOCKER = join(PROJECT_ROOT, 'docker');
 const DASHBOARD_DIR = join(DOCKER, 'grafana/dashboards');
@@ -33,7 +34,7 @@ interface Dashboard {
 
 const dashboards = readdirSync(DASHBOARD_DIR)
   .filter((f) => f.endsWith('.json'))
-  .map((f) => ({ file: f, json: JSON.parse(readFileSync(join(DASHBOARD_DIR, f), 'utf8')) as Dashboard }));
+  .map((f) => ({ file: f, json: readJson<Dashboard>(join(DASHBOARD_DIR, f)) }));
 
 function dashboardQueries(): { where: string; expr: string }[] {
   return dashboards.flatMap(({ file, json }) =>

@@ -4,12 +4,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAdapters } from '../../src/worker/adapters.js';
 import { CAPACITY_STEP, OnnxEngine, readManifest } from '../../src/worker/onnx-engine.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { exportTinyModel, type TinyModel } from '../helpers/worker-process.js';
+import { readJson } from '../helpers/json.js';
 
 interface GoldenCase {
   input_ids: number[];
@@ -17,7 +17,7 @@ interface GoldenCase {
   continuation_ids: number[];
   continuation_last_logits: number[][];
 }
-const golden = JSON.parse(readFileSync(join(GOLDEN_TINY_DIR, 'expected.json'), 'utf8')) as { base: GoldenCase[]; with_lora: GoldenCase[] };
+const golden = readJson(join(GOLDEN_TINY_DIR, 'expected.json')) as { base: GoldenCase[]; with_lora: GoldenCase[] };
 const V = 768;
 
 let model: TinyModel;

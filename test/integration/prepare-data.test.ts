@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { CLI_DIR, PROJECT_ROOT } from '../helpers/paths.js';
+import { readJson } from '../helpers/json.js';
 
 const FIXTURES = join(PROJECT_ROOT, 'test/fixtures/lawzhidao');
 const UTF8 = join(FIXTURES, 'awkward-utf8-bom-crlf.csv');
@@ -65,7 +66,7 @@ test('the awkward UTF-8 CSV becomes exactly the expected conversations, with a s
     '  line 11: IS_BEST is_best must be 0 or 1, got "2"',
     '  line 17: QUOTE Quote Not Closed: the parsing is finished with an opening quote',
   ]);
-  const summary = JSON.parse(readFileSync(join(out, 'prepare-summary.json'), 'utf8'));
+  const summary = readJson<{ kept: number; dropped: Record<string, number> }>(join(out, 'prepare-summary.json'));
   assert.equal(summary.kept, 7);
   assert.deepEqual(summary.dropped, {
     malformed_field_count: 1,

@@ -13,8 +13,9 @@ import { WorkerMetrics } from '../../src/worker/metrics.js';
 import { loadWorkerRuntime } from '../../src/worker/runtime.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { exportTinyModel, type TinyModel } from '../helpers/worker-process.js';
+import { readJson } from '../helpers/json.js';
 
-const golden = JSON.parse(readFileSync(join(GOLDEN_TINY_DIR, 'expected.json'), 'utf8')) as {
+const golden = readJson(join(GOLDEN_TINY_DIR, 'expected.json')) as {
   base: Array<{ input_ids: number[]; greedy_ids: number[] }>;
   with_lora: Array<{ input_ids: number[]; greedy_ids: number[] }>;
 };

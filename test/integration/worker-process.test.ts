@@ -11,6 +11,7 @@ import { GenerateEventSchema, ReadyzSchema, WorkerModelInfoSchema, type Generate
 import { sleep } from '../../src/shared/net.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { exportTinyModel, generate, metric, startWorker, tokenIds, type TinyModel, type WorkerProcess } from '../helpers/worker-process.js';
+import { readJson } from '../helpers/json.js';
 
 interface GoldenCase {
   input_ids: number[];
@@ -19,7 +20,7 @@ interface GoldenCase {
   continuation_last_logits: number[][];
   greedy_ids: number[];
 }
-const golden = JSON.parse(readFileSync(join(GOLDEN_TINY_DIR, 'expected.json'), 'utf8')) as {
+const golden = readJson(join(GOLDEN_TINY_DIR, 'expected.json')) as {
   base: GoldenCase[];
   with_lora: GoldenCase[];
 };

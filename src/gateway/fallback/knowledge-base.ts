@@ -8,9 +8,10 @@
  * match answers when its score reaches `minScore`; below it, or when the source is `canned`,
  * the canned text for the situation answers.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { loadKnowledgeEntries, type KnowledgeSkip } from '../../data/knowledge-base.js';
 import { z } from 'zod';
+import { readJsonFile } from '../../shared/json-file.js';
 import type { KnowledgeEntry } from '../../shared/knowledge-entry.js';
 import type { DegradeSource } from '../config.js';
 import { KbIndex } from './kb-index.js';
@@ -45,18 +46,7 @@ export type CannedAnswers = z.infer<typeof CannedAnswersSchema>;
 /** Reads the canned answers file; no path gives the built-in texts. Throws with the path and the field at fault. */
 export function loadCannedAnswers(path: string | undefined): CannedAnswers {
   if (!path) return CannedAnswersSchema.parse({});
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`canned answers ${path}: ${(err as Error).message}`);
-  }
-  const parsed = CannedAnswersSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`canned answers ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return parsed.data;
+  return readJsonFile(path, CannedAnswersSchema, { fail: (file, detail) => new Error(`canned answers ${file}: ${detail}`) });
 }
 
 const segmenter = new Intl.Segmenter('zh', { granularity: 'word' });

@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { PROJECT_ROOT } from '../../helpers/paths.js';
 import { GATEWAY, WORKER, configProblems } from '../../helpers/config-schemas.js';
+import { readJson } from '../../helpers/json.js';
 
 const DOCKER = join(PROJECT_ROOT, 'docker');
 
@@ -169,7 +170,7 @@ test('Dockerfile: the GPU worker is CUDA 12 with the CUDA provider installed and
   assert.equal(envOf(stage('worker')).WORKER_DEVICE_PROVIDER, 'cpu');
   // The project's own install keeps the CPU build: onnxruntime-node's install script (the CUDA
   // download from outside the npm registry) is denied in package.json, so `npm ci` fetches nothing.
-  const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+  const pkg = readJson<{ allowScripts?: Record<string, boolean> }>(join(PROJECT_ROOT, 'package.json'));
   assert.equal(pkg.allowScripts?.['onnxruntime-node'], false);
 });
 
@@ -336,7 +337,7 @@ test('ensure-model.sh builds the demo model with the project\'s demo-model comma
     const r = spawnSync('sh', [join(DOCKER, 'ensure-model.sh')], { encoding: 'utf8', env });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /building the demo model \(preset tiny\)/);
-    const manifest = JSON.parse(readFileSync(join(model, 'model.json'), 'utf8')) as { name: string };
+    const manifest = readJson<{ name: string }>(join(model, 'model.json'));
     assert.equal(manifest.name, 'chatglm3-demo-tiny');
     for (const f of ['model.onnx', 'tokenizer.model']) assert.ok(existsSync(join(model, f)), f);
     const again = spawnSync('sh', [join(DOCKER, 'ensure-model.sh')], { encoding: 'utf8', env });

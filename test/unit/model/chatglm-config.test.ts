@@ -1,13 +1,14 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkpointTensors, linearShape, readChatglmConfig } from '../../../src/model/chatglm-config.js';
 import { ModelFileError } from '../../../src/model/model-error.js';
 import { GOLDEN_TINY_DIR } from '../../helpers/paths.js';
+import { readJson } from '../../helpers/json.js';
 
-const golden = JSON.parse(readFileSync(join(GOLDEN_TINY_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
+const golden = readJson<Record<string, unknown>>(join(GOLDEN_TINY_DIR, 'config.json'));
 const work = mkdtempSync(join(tmpdir(), 'chatglm-config-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 let n = 0;

@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readChatglmConfig } from '../../../src/model/chatglm-config.js';
@@ -9,10 +9,11 @@ import { loraScaling, readPeftAdapter } from '../../../src/model/peft-adapter.js
 import { Checkpoint, writeSafetensors } from '../../../src/model/safetensors.js';
 import { AppError } from '../../../src/shared/errors.js';
 import { GOLDEN_TINY_DIR } from '../../helpers/paths.js';
+import { readJson } from '../../helpers/json.js';
 
 const GOLDEN_ADAPTER = join(GOLDEN_TINY_DIR, 'lora-adapter');
 const dims = readChatglmConfig(GOLDEN_TINY_DIR).dims;
-const goldenConfig = JSON.parse(readFileSync(join(GOLDEN_ADAPTER, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+const goldenConfig = readJson<Record<string, unknown>>(join(GOLDEN_ADAPTER, 'adapter_config.json'));
 const work = mkdtempSync(join(tmpdir(), 'peft-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 

@@ -10,9 +10,10 @@ import {
   encodeSentencePieceModel,
 } from '../../../src/tokenizer/sentencepiece-model.js';
 import { GOLDEN_TOKENIZER_DIR } from '../../helpers/paths.js';
+import { readJson } from '../../helpers/json.js';
 
 const bytes = readFileSync(join(GOLDEN_TOKENIZER_DIR, 'tokenizer.model'));
-const expected = JSON.parse(readFileSync(join(GOLDEN_TOKENIZER_DIR, 'expected.json'), 'utf8'));
+const expected = readJson<{ sp_vocab_size: number; encode: Array<{ ids: number[]; pieces: string[] }> }>(join(GOLDEN_TOKENIZER_DIR, 'expected.json'));
 
 test('reads the piece table and specs of the golden tokenizer', () => {
   const m = decodeSentencePieceModel(bytes);
@@ -25,7 +26,7 @@ test('reads the piece table and specs of the golden tokenizer', () => {
   assert.equal(m.pieces[0]!.type, PieceType.UNKNOWN);
   assert.equal(m.pieces.filter((p) => p.type === PieceType.BYTE).length, 256);
   // The pieces the reference tokenizer reported for the first encode case sit at the ids it gave.
-  const first = expected.encode[0];
+  const first = expected.encode[0]!;
   first.ids.forEach((id: number, i: number) => assert.equal(m.pieces[id]!.piece, first.pieces[i]));
 });
 

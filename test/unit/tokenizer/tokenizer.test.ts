@@ -11,6 +11,7 @@ import {
 } from '../../../src/tokenizer/sentencepiece-model.js';
 import type { ChatMessage } from '../../../src/protocol/schemas.js';
 import { GOLDEN_TOKENIZER_DIR } from '../../helpers/paths.js';
+import { readJson } from '../../helpers/json.js';
 
 interface Expected {
   special_tokens: Record<string, number>;
@@ -23,7 +24,7 @@ interface Expected {
 }
 
 const MODEL = join(GOLDEN_TOKENIZER_DIR, 'tokenizer.model');
-const expected = JSON.parse(readFileSync(join(GOLDEN_TOKENIZER_DIR, 'expected.json'), 'utf8')) as Expected;
+const expected = readJson<Expected>(join(GOLDEN_TOKENIZER_DIR, 'expected.json'));
 const tok = await ChatGLMTokenizer.fromFile(MODEL);
 
 /** A small deterministic generator, so that a failure can be replayed. */
