@@ -17,7 +17,7 @@ import { ensureDemoModel } from '../src/model/demo-model.js';
 import type { GenerateEvent } from '../src/protocol/schemas.js';
 import { ChatGLMTokenizer } from '../src/tokenizer/tokenizer.js';
 import { loadAdapters } from '../src/worker/adapters.js';
-import { WorkerMetrics } from '../src/worker/metrics.js';
+import { createWorkerMetrics } from '../src/worker/metrics.js';
 import { OnnxEngine, readManifest } from '../src/worker/onnx-engine.js';
 import { Scheduler, type ScheduledRequest } from '../src/worker/scheduler.js';
 
@@ -50,7 +50,7 @@ const engine = await OnnxEngine.load({
   maxSequences: 8,
   adapters: loadAdapters(manifest, join(modelDir, 'no-adapters')),
 });
-const metrics = new WorkerMetrics();
+const metrics = createWorkerMetrics();
 const scheduler = new Scheduler(engine, tokenizer, { maxRunningSequences: 8, maxKvTokens: 8 * 2048, maxQueue: 64, prefillChunkTokens: 2048 }, metrics);
 
 /** A prompt of `n` ordinary token ids (no stop ids), different per `salt`. */

@@ -46,13 +46,13 @@ try {
     }
   }
   const running = await serve(config, workers ? { workers } : {});
-  const kb = running.app.gateway.fallback.knowledgeBaseSize;
+  const kb = running.app.fallback.knowledgeBaseSize;
   console.log(
     [
       `glm-legal-serve gateway on ${running.address}`,
       `  workers:  ${banner}`,
-      `  fallback: degrade mode ${running.app.gateway.degrade.state.mode}, knowledge base of ${kb} entries${kb === 0 ? ' (canned answers only)' : ''}`,
-      `  redis:    ${running.app.gateway.redis ? `${config.redis.url} (${running.app.gateway.degrade.store === 'redis' ? 'connected' : 'unreachable: degrade flag kept in-process'})` : 'off'}`,
+      `  fallback: degrade mode ${running.app.degrade.state.mode}, knowledge base of ${kb} entries${kb === 0 ? ' (canned answers only)' : ''}`,
+      `  redis:    ${running.app.redis ? `${config.redis.url} (${running.app.degrade.store === 'redis' ? 'connected' : 'unreachable: degrade flag kept in-process'})` : 'off'}`,
       `  auth:     ${config.auth.anonymous ? 'anonymous access on' : 'API key required'}`,
       `  try:      curl -s ${running.address}/v1/chat -H 'content-type: application/json' -d '{"messages":[{"role":"user","content":"借钱不还怎么办？"}]}'`,
     ].join('\n'),

@@ -5,13 +5,16 @@
  * /readyz says 503 while the model loads), then loads the model. SIGTERM/SIGINT: stop taking
  * requests, give running ones `shutdownGraceMs`, then exit.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import pino from 'pino';
 import { ConfigError } from '../shared/config.js';
 import { AppError } from '../shared/errors.js';
 import { loggerOptions } from '../shared/logging.js';
+import { MANIFEST_FILE } from '../shared/model-manifest.js';
 import { buildWorkerApp } from '../worker/app.js';
 import { loadWorkerConfig } from '../worker/config.js';
-import { WorkerMetrics } from '../worker/metrics.js';
+import { createWorkerMetrics } from '../worker/metrics.js';
 import { loadWorkerRuntime } from '../worker/runtime.js';
 
 async function main(): Promise<void> {
@@ -26,13 +29,19 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = pino(loggerOptions(config.logLevel, 'worker'));
-  const metrics = new WorkerMetrics();
+  const metrics = createWorkerMetrics();
   const worker = buildWorkerApp({ metrics, logger });
   const address = await worker.app.listen({ host: config.host, port: config.port });
   logger.info({ address, pid: process.pid }, 'worker listening; loading the model');
 
   let runtime: Awaited<ReturnType<typeof loadWorkerRuntime>>;
   try {
+    if (config.demoModel !== 'off' && !existsSync(join(config.modelDir, MANIFEST_FILE))) {
+      logger.warn({ modelDir: config.modelDir, preset: config.demoModel }, 'no model here: building the random-weight demo model (WORKER_DEMO_MODEL=off to refuse instead)');
+      // The builder is loaded only here: the worker itself never imports it.
+      const { ensureDemoModel } = await import('../model/demo-model.js');
+      await ensureDemoModel(config.modelDir, config.demoModel);
+    }
     runtime = await loadWorkerRuntime(config, metrics, logger);
   } catch (err) {
     const message = err instanceof AppError || err instanceof Error ? err.message : String(err);

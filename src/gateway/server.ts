@@ -35,8 +35,8 @@ export async function serve(config: GatewayConfig, options: ServeOptions = {}): 
       restartMaxMs: s.restartMaxMs,
       stableMs: s.stableMs,
       stopTimeoutMs: s.stopTimeoutMs,
-      onChange: (urls) => app.gateway.pool.setUrls([...fixed, ...urls]),
-      onRestart: () => app.gateway.metrics.workerRestarts.inc(),
+      onChange: (urls) => app.pool.setUrls([...fixed, ...urls]),
+      onRestart: () => app.metrics.workerRestarts.inc(),
       log: app.log,
     });
     await supervisor.start();
@@ -46,7 +46,7 @@ export async function serve(config: GatewayConfig, options: ServeOptions = {}): 
   let closing: Promise<void> | null = null;
   const shutdown = () => {
     closing ??= (async () => {
-      app.log.info({ drainTimeoutMs: config.drainTimeoutMs, inProgress: app.gateway.answerer.inProgress }, 'shutting down: draining open answers');
+      app.log.info({ drainTimeoutMs: config.drainTimeoutMs, inProgress: app.answerer.inProgress }, 'shutting down: draining open answers');
       await app.close();
       await supervisor?.stop();
       app.log.info('stopped');

@@ -11,6 +11,7 @@
  * those still alive after `stopTimeoutMs`, and resolves when all have exited.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { Logger } from '../shared/logging.js';
 import { freePort } from '../shared/net.js';
 
 export interface SupervisorOptions {
@@ -27,7 +28,7 @@ export interface SupervisorOptions {
   stdio?: StdioOptions;
   /** Called with the worker URLs whenever they change. */
   onChange(urls: string[]): void;
-  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  log: Logger;
   /** Counts restarts (metrics). */
   onRestart?(): void;
 }

@@ -17,19 +17,11 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyBaseLogge
 import { AppError, errorEnvelope, paramOf, type ErrorCode } from '../shared/errors.js';
 import { NDJSON_CONTENT_TYPE, ndjsonLine } from '../protocol/ndjson.js';
 import { GenerateRequestSchema, type GenerateRequest, type Readyz, type WorkerModelInfo } from '../protocol/schemas.js';
-import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
-import { resolveAdapter, type AdapterSet } from './adapters.js';
-import type { InferenceEngine } from './engine.js';
+import { resolveAdapter } from './adapters.js';
 import type { WorkerMetrics } from './metrics.js';
-import type { ScheduledRequest, Scheduler } from './scheduler.js';
+import type { WorkerRuntime } from './runtime.js';
+import type { ScheduledRequest } from './scheduler.js';
 
-/** What the app serves once the model is loaded. */
-export interface WorkerRuntime {
-  engine: InferenceEngine;
-  tokenizer: ChatGLMTokenizer;
-  scheduler: Scheduler;
-  adapters: AdapterSet;
-}
 
 export interface WorkerAppOptions {
   metrics: WorkerMetrics;

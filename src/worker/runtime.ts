@@ -3,24 +3,25 @@
  * tokenizer, the adapters, the onnxruntime session and the scheduler around it. Any file that
  * cannot be used stops the start with one line naming it (an AppError from the loaders).
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
-import { MANIFEST_FILE } from '../shared/model-manifest.js';
+import type { Logger } from '../shared/logging.js';
 import { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
-import { ensureDemoModel } from '../model/demo-model.js';
-import { loadAdapters } from './adapters.js';
-import type { WorkerRuntime } from './app.js';
+import { loadAdapters, type AdapterSet } from './adapters.js';
 import type { WorkerConfig } from './config.js';
+import type { InferenceEngine } from './engine.js';
 import type { WorkerMetrics } from './metrics.js';
 import { OnnxEngine, readManifest } from './onnx-engine.js';
 import { Scheduler } from './scheduler.js';
 
+/** What a worker serves, once its model is loaded. */
+export interface WorkerRuntime {
+  engine: InferenceEngine;
+  tokenizer: ChatGLMTokenizer;
+  scheduler: Scheduler;
+  adapters: AdapterSet;
+}
+
 export async function loadWorkerRuntime(config: WorkerConfig, metrics: WorkerMetrics, logger?: Logger): Promise<WorkerRuntime> {
-  if (config.demoModel !== 'off' && !existsSync(join(config.modelDir, MANIFEST_FILE))) {
-    logger?.warn({ modelDir: config.modelDir, preset: config.demoModel }, 'no model here: building the random-weight demo model (WORKER_DEMO_MODEL=off to refuse instead)');
-    await ensureDemoModel(config.modelDir, config.demoModel);
-  }
   const manifest = readManifest(config.modelDir);
   const tokenizer = await ChatGLMTokenizer.fromFile(join(config.modelDir, manifest.tokenizer.file));
   if (tokenizer.eosId !== manifest.tokenizer.eos_token_id || tokenizer.spVocabSize !== manifest.tokenizer.sp_vocab_size) {

@@ -1,5 +1,6 @@
 /** Builds a gateway app for tests: quiet logs, the fixture knowledge base, and the given config. */
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type GatewayDeps } from '../../src/gateway/app.js';
 import { gatewayConfig, type GatewayConfig } from '../../src/gateway/config.js';
@@ -40,6 +41,13 @@ export function testConfig(over: DeepPartial<GatewayConfig> = {}): GatewayConfig
 
 export async function testGateway(over: DeepPartial<GatewayConfig> = {}, deps: GatewayDeps = {}): Promise<FastifyInstance> {
   return buildApp(testConfig(over), { redis: null, ...deps });
+}
+
+/** A test gateway closed when the test `t` ends (fastify/demo's `build(t)`). */
+export async function build(t: TestContext, over: DeepPartial<GatewayConfig> = {}, deps: GatewayDeps = {}): Promise<FastifyInstance> {
+  const app = await testGateway(over, deps);
+  t.after(() => app.close());
+  return app;
 }
 
 export const auth = { authorization: `Bearer ${TEST_KEY}` };

@@ -178,7 +178,7 @@ test('bad dev.json lines are reported with their numbers and skipped; a file wit
   assert.match(bad.stderr, /error INVALID_DATA: .*no conversations to evaluate/);
 });
 
-test('flag garbage and service problems: clear errors, the right exit codes', async () => {
+test('flag garbage and service problems: clear errors, the right exit codes', async (ctx) => {
   const data = join(dir, 'data/dev.json');
   const cases: Array<[string[], number, RegExp]> = [
     [['--url', fake.url], 2, /error INVALID_REQUEST: --data: is required/],
@@ -201,14 +201,11 @@ test('flag garbage and service problems: clear errors, the right exit codes', as
 
   // A service that wants a key: a wrong key stops the run at once; the right one works.
   const locked = await startFakeOpenAi({ models: [{ id: 'm' }], answer: () => '好', apiKey: 'sk-right' });
-  try {
-    const wrong = await evalCli('--data', data, '--url', locked.url, '--api-key', 'sk-wrong', '--out', join(dir, 'locked'));
-    assert.equal(wrong.code, 1);
-    assert.match(wrong.stderr, /UPSTREAM_ERROR: GET http.*\/v1\/models: HTTP 401 invalid_api_key/);
-    const right = await evalCli('--data', data, '--url', locked.url, '--api-key', 'sk-right', '--limit', '2', '--out', join(dir, 'locked'));
-    assert.equal(right.code, 0, right.stderr);
-    assert.ok(locked.requests.every((q) => q.authorization === 'Bearer sk-right'));
-  } finally {
-    await locked.close();
-  }
+  ctx.after(() => locked.close());
+  const wrong = await evalCli('--data', data, '--url', locked.url, '--api-key', 'sk-wrong', '--out', join(dir, 'locked'));
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /UPSTREAM_ERROR: GET http.*\/v1\/models: HTTP 401 invalid_api_key/);
+  const right = await evalCli('--data', data, '--url', locked.url, '--api-key', 'sk-right', '--limit', '2', '--out', join(dir, 'locked'));
+  assert.equal(right.code, 0, right.stderr);
+  assert.ok(locked.requests.every((q) => q.authorization === 'Bearer sk-right'));
 });

@@ -66,18 +66,17 @@ test('the hooks see every answer once, with who asked, what will be generated, a
   assert.equal((seen[1]!.end!.degraded as { source: string }).source, 'kb');
 });
 
-test('a hook that refuses stops the answer; the hooks already entered are ended as refused', async () => {
+test('a hook that refuses stops the answer; the hooks already entered are ended as refused', async (ctx) => {
   seen.length = 0;
   refuse = true;
   const before = (await worker.stats()).requests;
-  try {
-    const res = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: auth, payload: { ...payload, model: 'chatglm3-6b' } });
-    assert.equal(res.statusCode, 429);
-    assert.equal(res.headers['retry-after'], '3');
-    assert.equal(res.json().error.code, 'rate_limited');
-  } finally {
-    refuse = false;
-  }
+  ctx.after(() => {
+      refuse = false;
+  });
+  const res = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: auth, payload: { ...payload, model: 'chatglm3-6b' } });
+  assert.equal(res.statusCode, 429);
+  assert.equal(res.headers['retry-after'], '3');
+  assert.equal(res.json().error.code, 'rate_limited');
   assert.deepEqual(seen.map((s) => s.phase), ['before', 'end']);
   assert.equal(seen[1]!.end!.outcome, 'refused');
   assert.equal((await worker.stats()).requests, before, 'no worker was asked');

@@ -41,7 +41,7 @@ test('client errors never open the breaker', async () => {
     assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'context_length_exceeded');
   }
-  assert.equal(app.gateway.breaker.state, 'closed');
+  assert.equal(app.breaker.state, 'closed');
 });
 
 test('closed → open → half-open → closed, with fallback answers in between', async () => {
@@ -58,7 +58,7 @@ test('closed → open → half-open → closed, with fallback answers in between
   assert.equal(failed.body.degraded.entry_id, 'kb-9', 'the knowledge base answers the question it was asked');
   assert.equal(failed.headers['x-degraded'], 'kb');
   await ask();
-  assert.equal(app.gateway.breaker.state, 'open');
+  assert.equal(app.breaker.state, 'open');
   assert.equal(await breakerGauge(), 2);
 
   const before = (await worker.stats()).requests;
@@ -68,13 +68,13 @@ test('closed → open → half-open → closed, with fallback answers in between
   assert.equal((await worker.stats()).requests, before, 'an open breaker does not touch the worker');
 
   await worker.script({ mode: 'ok' });
-  assert.ok(await until(() => app.gateway.breaker.state === 'half-open', 2000), 'half-open after resetTimeout');
+  assert.ok(await until(() => app.breaker.state === 'half-open', 2000), 'half-open after resetTimeout');
   assert.equal(await breakerGauge(), 1);
 
   const trial = await ask();
   assert.equal(trial.status, 200);
   assert.equal(trial.body.degraded, false, 'the trial call reaches the worker');
-  assert.equal(app.gateway.breaker.state, 'closed');
+  assert.equal(app.breaker.state, 'closed');
   assert.equal(await breakerGauge(), 0);
 
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
@@ -84,24 +84,21 @@ test('closed → open → half-open → closed, with fallback answers in between
   assert.match(text, /^gateway_fallback_answers_total\{source="kb",reason="breaker_open"[^}]*\} [1-9]/m);
 });
 
-test('with the fallback off, failing workers give 503 with Retry-After', async () => {
+test('with the fallback off, failing workers give 503 with Retry-After', async (ctx) => {
   const put = await app.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'off' } });
   assert.equal(put.statusCode, 200);
   assert.equal(put.json().store, 'memory');
   await worker.script({ mode: 'fail' });
-  try {
-    const res = await ask();
-    assert.equal(res.status, 503);
-    assert.equal(res.headers['retry-after'], '5');
-    assert.equal(res.body.error.code, 'service_unavailable');
-    await ask();
-    assert.equal(app.gateway.breaker.state, 'open');
-    const open = await ask();
-    assert.equal(open.status, 503);
-    assert.match(open.body.error.message, /breaker is open/);
-    const ready = await app.inject({ method: 'GET', url: '/readyz' });
-    assert.equal(ready.statusCode, 200, 'the worker itself is healthy');
-  } finally {
-    await worker.script({ mode: 'ok' });
-  }
+  ctx.after(() => worker.script({ mode: 'ok' }));
+  const res = await ask();
+  assert.equal(res.status, 503);
+  assert.equal(res.headers['retry-after'], '5');
+  assert.equal(res.body.error.code, 'service_unavailable');
+  await ask();
+  assert.equal(app.breaker.state, 'open');
+  const open = await ask();
+  assert.equal(open.status, 503);
+  assert.match(open.body.error.message, /breaker is open/);
+  const ready = await app.inject({ method: 'GET', url: '/readyz' });
+  assert.equal(ready.statusCode, 200, 'the worker itself is healthy');
 });

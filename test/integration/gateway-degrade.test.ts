@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
-import { admin, auth, sseData, testGateway, until } from '../helpers/gateway.js';
+import { admin, auth, sseData, build, testGateway, until } from '../helpers/gateway.js';
 import { CLI_DIR } from '../helpers/paths.js';
 import { startPrivateRedis } from '../helpers/redis.js';
 import { freePort } from '../../src/shared/net.js';
@@ -31,91 +31,80 @@ function replica(keyPrefix: string, url = REDIS_URL, extra: Record<string, unkno
 
 const question = { messages: [{ role: 'user', content: '公司拖欠工资三个月了怎么办？' }] };
 
-test('a change on one replica reaches the others within one second (pub/sub, and polling when a message is missed)', async () => {
+test('a change on one replica reaches the others within one second (pub/sub, and polling when a message is missed)', async (ctx) => {
   const prefix = uniquePrefix();
   const [g1, g2] = await Promise.all([replica(prefix), replica(prefix)]);
-  try {
-    assert.equal(g2.gateway.degrade.store, 'redis');
-    const t0 = performance.now();
-    const put = await g1.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'forced', source: 'kb' } });
-    assert.equal(put.statusCode, 200);
-    assert.equal(put.json().store, 'redis');
-    assert.ok(await until(() => g2.gateway.degrade.state.mode === 'forced', 1000, 5), 'pub/sub reaches the other replica');
-    const viaPubsub = performance.now() - t0;
+  ctx.after(() => Promise.all([g1.close(), g2.close()]));
+  assert.equal(g2.degrade.store, 'redis');
+  const t0 = performance.now();
+  const put = await g1.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'forced', source: 'kb' } });
+  assert.equal(put.statusCode, 200);
+  assert.equal(put.json().store, 'redis');
+  assert.ok(await until(() => g2.degrade.state.mode === 'forced', 1000, 5), 'pub/sub reaches the other replica');
+  const viaPubsub = performance.now() - t0;
 
-    // Written without a message: only the periodic re-read can find it.
-    const t1 = performance.now();
-    await redis.set(`${prefix}degrade`, JSON.stringify({ mode: 'off', source: 'canned', updated_at: new Date().toISOString() }));
-    assert.ok(await until(() => g1.gateway.degrade.state.mode === 'off' && g2.gateway.degrade.state.mode === 'off', 1000, 5), 'the re-read finds it');
-    const viaPoll = performance.now() - t1;
-    assert.ok(viaPubsub < 1000 && viaPoll < 1000, `${viaPubsub} ms, ${viaPoll} ms`);
+  // Written without a message: only the periodic re-read can find it.
+  const t1 = performance.now();
+  await redis.set(`${prefix}degrade`, JSON.stringify({ mode: 'off', source: 'canned', updated_at: new Date().toISOString() }));
+  assert.ok(await until(() => g1.degrade.state.mode === 'off' && g2.degrade.state.mode === 'off', 1000, 5), 'the re-read finds it');
+  const viaPoll = performance.now() - t1;
+  assert.ok(viaPubsub < 1000 && viaPoll < 1000, `${viaPubsub} ms, ${viaPoll} ms`);
 
-    const get = await g2.inject({ method: 'GET', url: '/admin/degrade', headers: admin });
-    assert.deepEqual({ ...(get.json() as object), updated_at: "x" }, { mode: 'off', source: 'canned', updated_at: 'x', store: 'redis' });
-    const metrics = (await g2.inject({ method: 'GET', url: '/metrics' })).body;
-    assert.match(metrics, /^gateway_degrade_mode\{mode="off",source="canned"[^}]*\} 1$/m);
-    assert.match(metrics, /^gateway_degrade_mode\{mode="auto",source="kb"[^}]*\} 0$/m);
+  const get = await g2.inject({ method: 'GET', url: '/admin/degrade', headers: admin });
+  assert.deepEqual({ ...(get.json() as object), updated_at: "x" }, { mode: 'off', source: 'canned', updated_at: 'x', store: 'redis' });
+  const metrics = (await g2.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.match(metrics, /^gateway_degrade_mode\{mode="off",source="canned"[^}]*\} 1$/m);
+  assert.match(metrics, /^gateway_degrade_mode\{mode="auto",source="kb"[^}]*\} 0$/m);
 
-    // Garbage in the key is ignored, not applied.
-    await redis.set(`${prefix}degrade`, '{"mode":"sideways"}');
-    await redis.publish(`${prefix}degrade`, 'not json');
-    await new Promise((r) => setTimeout(r, 400));
-    assert.equal(g2.gateway.degrade.state.mode, 'off');
-  } finally {
-    await Promise.all([g1.close(), g2.close()]);
-  }
+  // Garbage in the key is ignored, not applied.
+  await redis.set(`${prefix}degrade`, '{"mode":"sideways"}');
+  await redis.publish(`${prefix}degrade`, 'not json');
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(g2.degrade.state.mode, 'off');
 });
 
-test('forced answers from the knowledge base without touching a worker, JSON and SSE alike', async () => {
-  const g = await testGateway({ workers: { urls: [worker.url] }, degrade: { mode: 'forced' } });
-  try {
-    const before = (await worker.stats()).requests;
-    const res = await g.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: question });
-    assert.equal(res.statusCode, 200);
-    assert.equal(res.headers['x-degraded'], 'kb');
-    assert.equal(res.headers['x-degraded-reason'], 'forced');
-    const body = res.json();
-    assert.equal(body.degraded.source, 'kb');
-    assert.equal(body.degraded.entry_id, 'kb-6');
-    assert.equal(body.degraded.question, '公司已经三个月没发工资了，我该怎么维权？');
-    assert.ok(body.degraded.score > 1);
-    assert.match(body.message.content, /劳动争议仲裁委员会/);
+test('forced answers from the knowledge base without touching a worker, JSON and SSE alike', async (ctx) => {
+  const g = await build(ctx, { workers: { urls: [worker.url] }, degrade: { mode: 'forced' } });
+  const before = (await worker.stats()).requests;
+  const res = await g.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: question });
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.headers['x-degraded'], 'kb');
+  assert.equal(res.headers['x-degraded-reason'], 'forced');
+  const body = res.json();
+  assert.equal(body.degraded.source, 'kb');
+  assert.equal(body.degraded.entry_id, 'kb-6');
+  assert.equal(body.degraded.question, '公司已经三个月没发工资了，我该怎么维权？');
+  assert.ok(body.degraded.score > 1);
+  assert.match(body.message.content, /劳动争议仲裁委员会/);
 
-    const s = await g.inject({ method: 'POST', url: '/v1/chat/completions', headers: auth, payload: { model: 'chatglm3-6b', ...question, stream: true, stream_options: { include_usage: true } } });
-    assert.equal(s.statusCode, 200);
-    assert.equal(s.headers['x-degraded'], 'kb');
-    assert.match(String(s.headers['content-type']), /^text\/event-stream/);
-    const chunks = sseData(s.body);
-    assert.equal(chunks.at(-1), '[DONE]');
-    const objs = chunks.slice(0, -1) as Array<{ object: string; choices: Array<{ delta: { content?: string; role?: string }; finish_reason: string | null }>; degraded?: { source: string } }>;
-    assert.equal(objs[0]!.choices[0]!.delta.role, 'assistant');
-    assert.match(objs[1]!.choices[0]!.delta.content!, /劳动争议仲裁委员会/);
-    assert.equal(objs[2]!.choices[0]!.finish_reason, 'stop');
-    assert.equal(objs[2]!.degraded!.source, 'kb');
-    assert.deepEqual(objs[3]!.choices, []);
-    assert.equal((await worker.stats()).requests, before, 'no worker was asked');
+  const s = await g.inject({ method: 'POST', url: '/v1/chat/completions', headers: auth, payload: { model: 'chatglm3-6b', ...question, stream: true, stream_options: { include_usage: true } } });
+  assert.equal(s.statusCode, 200);
+  assert.equal(s.headers['x-degraded'], 'kb');
+  assert.match(String(s.headers['content-type']), /^text\/event-stream/);
+  const chunks = sseData(s.body);
+  assert.equal(chunks.at(-1), '[DONE]');
+  const objs = chunks.slice(0, -1) as Array<{ object: string; choices: Array<{ delta: { content?: string; role?: string }; finish_reason: string | null }>; degraded?: { source: string } }>;
+  assert.equal(objs[0]!.choices[0]!.delta.role, 'assistant');
+  assert.match(objs[1]!.choices[0]!.delta.content!, /劳动争议仲裁委员会/);
+  assert.equal(objs[2]!.choices[0]!.finish_reason, 'stop');
+  assert.equal(objs[2]!.degraded!.source, 'kb');
+  assert.deepEqual(objs[3]!.choices, []);
+  assert.equal((await worker.stats()).requests, before, 'no worker was asked');
 
-    await g.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'forced', source: 'canned' } });
-    const canned = (await g.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: question })).json();
-    assert.deepEqual(canned.degraded, { source: 'canned', reason: 'forced' });
-    assert.match(canned.message.content, /12348/);
-  } finally {
-    await g.close();
-  }
+  await g.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'forced', source: 'canned' } });
+  const canned = (await g.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: question })).json();
+  assert.deepEqual(canned.degraded, { source: 'canned', reason: 'forced' });
+  assert.match(canned.message.content, /12348/);
 });
 
-test('a question the knowledge base does not know gets the canned answer with its best score', async () => {
-  const g = await testGateway({ degrade: { mode: 'forced' }, knowledgeBase: { minScore: 1000 } });
-  try {
-    const res = (await g.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: question })).json();
-    assert.equal(res.degraded.source, 'canned');
-    assert.ok(res.degraded.best_score > 0 && res.degraded.best_score < 1000);
-    assert.match(res.message.content, /没有与您的问题相近的解答/);
-    const none = (await g.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: { messages: [{ role: 'user', content: 'zzzz qqqq' }] } })).json();
-    assert.deepEqual(none.degraded, { source: 'canned', reason: 'forced' });
-  } finally {
-    await g.close();
-  }
+test('a question the knowledge base does not know gets the canned answer with its best score', async (ctx) => {
+  const g = await build(ctx, { degrade: { mode: 'forced' }, knowledgeBase: { minScore: 1000 } });
+  const res = (await g.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: question })).json();
+  assert.equal(res.degraded.source, 'canned');
+  assert.ok(res.degraded.best_score > 0 && res.degraded.best_score < 1000);
+  assert.match(res.message.content, /没有与您的问题相近的解答/);
+  const none = (await g.inject({ method: 'POST', url: '/v1/chat', headers: auth, payload: { messages: [{ role: 'user', content: 'zzzz qqqq' }] } })).json();
+  assert.deepEqual(none.degraded, { source: 'canned', reason: 'forced' });
 });
 
 test('without Redis the switch works in-process with a warning, and is shared once Redis is back', async () => {
@@ -123,9 +112,9 @@ test('without Redis the switch works in-process with a warning, and is shared on
   const prefix = uniquePrefix();
   const g = await replica(prefix, own.url, { redis: { url: own.url, keyPrefix: prefix, connectTimeoutMs: 200 } });
   try {
-    assert.equal(g.gateway.degrade.store, 'redis');
+    assert.equal(g.degrade.store, 'redis');
     await own.stop();
-    assert.ok(await until(() => g.gateway.degrade.store === 'memory', 2000));
+    assert.ok(await until(() => g.degrade.store === 'memory', 2000));
     const put = await g.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'forced' } });
     assert.equal(put.statusCode, 200);
     assert.equal(put.json().store, 'memory');
@@ -150,26 +139,23 @@ test('without Redis the switch works in-process with a warning, and is shared on
   }
 });
 
-test('npm run degrade sets every replica through Redis and refuses bad input', async () => {
+test('npm run degrade sets every replica through Redis and refuses bad input', async (ctx) => {
   const prefix = uniquePrefix();
   const g = await replica(prefix);
   const cli = join(CLI_DIR, 'degrade.js');
   const env = { ...process.env, GATEWAY_REDIS_URL: REDIS_URL, GATEWAY_REDIS_KEY_PREFIX: prefix };
-  try {
-    const ok = spawnSync(process.execPath, [cli, 'forced', 'canned'], { env, encoding: 'utf8' });
-    assert.equal(ok.status, 0, ok.stderr);
-    assert.match(ok.stdout, /mode forced, source canned/);
-    assert.ok(await until(() => g.gateway.degrade.state.mode === 'forced' && g.gateway.degrade.state.source === 'canned', 1000, 5));
-    const show = spawnSync(process.execPath, [cli], { env, encoding: 'utf8' });
-    assert.match(show.stdout, /"mode":"forced"/);
-    const bad = spawnSync(process.execPath, [cli, 'sometimes'], { env, encoding: 'utf8' });
-    assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /mode/);
-    const dead = spawnSync(process.execPath, [cli, 'auto'], { env: { ...env, GATEWAY_REDIS_URL: `redis://127.0.0.1:${await freePort()}`, GATEWAY_REDIS_CONNECT_TIMEOUT_MS: '200' }, encoding: 'utf8' });
-    assert.equal(dead.status, 1);
-    assert.match(dead.stderr, /unreachable/);
-    assert.equal(g.gateway.degrade.state.mode, 'forced');
-  } finally {
-    await g.close();
-  }
+  ctx.after(() => g.close());
+  const ok = spawnSync(process.execPath, [cli, 'forced', 'canned'], { env, encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /mode forced, source canned/);
+  assert.ok(await until(() => g.degrade.state.mode === 'forced' && g.degrade.state.source === 'canned', 1000, 5));
+  const show = spawnSync(process.execPath, [cli], { env, encoding: 'utf8' });
+  assert.match(show.stdout, /"mode":"forced"/);
+  const bad = spawnSync(process.execPath, [cli, 'sometimes'], { env, encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /mode/);
+  const dead = spawnSync(process.execPath, [cli, 'auto'], { env: { ...env, GATEWAY_REDIS_URL: `redis://127.0.0.1:${await freePort()}`, GATEWAY_REDIS_CONNECT_TIMEOUT_MS: '200' }, encoding: 'utf8' });
+  assert.equal(dead.status, 1);
+  assert.match(dead.stderr, /unreachable/);
+  assert.equal(g.degrade.state.mode, 'forced');
 });

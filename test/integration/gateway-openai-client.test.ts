@@ -52,7 +52,7 @@ test('the official openai client: streaming with usage', async () => {
   assert.equal(usage?.total_tokens, usage!.prompt_tokens + 9);
 });
 
-test('the official openai client: models, completions and errors', async () => {
+test('the official openai client: models, completions and errors', async (ctx) => {
   const models = await client.models.list();
   assert.deepEqual(models.data.map((m) => m.id), ['chatglm3-6b', 'law-lora']);
   const c = await client.completions.create({ model: 'chatglm3-6b', prompt: '合同', max_tokens: 2 });
@@ -65,17 +65,14 @@ test('the official openai client: models, completions and errors', async () => {
   const anon = new OpenAI({ apiKey: 'sk-nope', baseURL: client.baseURL, maxRetries: 0 });
   await assert.rejects(anon.models.list(), (e: unknown) => e instanceof AuthenticationError);
   await worker.script({ mode: 'midstream_error' });
-  try {
-    const stream = await client.chat.completions.create({ model: 'chatglm3-6b', messages, stream: true });
-    await assert.rejects(
-      (async () => {
-        for await (const _ of stream) {
-          // read until the error event
-        }
-      })(),
-      (e: unknown) => e instanceof APIError && /mid-stream/.test(e.message),
-    );
-  } finally {
-    await worker.script({ mode: 'ok' });
-  }
+  ctx.after(() => worker.script({ mode: 'ok' }));
+  const stream = await client.chat.completions.create({ model: 'chatglm3-6b', messages, stream: true });
+  await assert.rejects(
+    (async () => {
+      for await (const _ of stream) {
+        // read until the error event
+      }
+    })(),
+    (e: unknown) => e instanceof APIError && /mid-stream/.test(e.message),
+  );
 });

@@ -4,7 +4,7 @@ import { request as httpRequest } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { AnswerEnd } from '../../src/gateway/answer/pipeline.js';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
-import { admin, auth, sseData, testGateway, until } from '../helpers/gateway.js';
+import { admin, auth, sseData, build, testGateway, until } from '../helpers/gateway.js';
 import type { GatewayConfig } from '../../src/gateway/config.js';
 
 let a: FakeWorker;
@@ -138,7 +138,7 @@ test('health checks take unready and dead workers out and bring them back', asyn
   await a.script({ ready: false });
   await b.script({ ready: false });
   const g = await gateway();
-  assert.equal(g.gateway.pool.healthyCount(), 0);
+  assert.equal(g.pool.healthyCount(), 0);
   const res = await chat(g);
   assert.equal(res.json().degraded.reason, 'no_healthy_worker');
   const ready = await g.inject({ method: 'GET', url: '/readyz' });
@@ -149,7 +149,7 @@ test('health checks take unready and dead workers out and bring them back', asyn
   await g.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'auto' } });
 
   await b.script({ ready: true });
-  assert.ok(await until(() => g.gateway.pool.healthyCount() === 1, 2000));
+  assert.ok(await until(() => g.pool.healthyCount() === 1, 2000));
   const workers = (await g.inject({ method: 'GET', url: '/admin/workers', headers: admin })).json();
   assert.deepEqual(
     workers.workers.map((w: { url: string; healthy: boolean }) => [w.url, w.healthy]),
@@ -162,26 +162,23 @@ test('health checks take unready and dead workers out and bring them back', asyn
   assert.equal((await chat(g)).json().degraded, false);
 });
 
-test('a crashed worker is taken out at once and the request goes to another', async () => {
+test('a crashed worker is taken out at once and the request goes to another', async (ctx) => {
   const doomed = await startFakeWorker({ mode: 'crash' });
-  try {
-    app = await testGateway({ workers: { urls: [doomed.url, b.url], healthIntervalMs: 60000 } as GatewayConfig['workers'] });
-    await a.script({});
-    for (let i = 0; i < 3; i++) {
-      const res = await chat(app);
-      assert.equal(res.statusCode, 200);
-      assert.equal(res.json().degraded, false);
-    }
-    assert.equal(app.gateway.pool.healthyCount(), 1);
-  } finally {
-    await doomed.stop();
+  ctx.after(() => doomed.stop());
+  app = await testGateway({ workers: { urls: [doomed.url, b.url], healthIntervalMs: 60000 } as GatewayConfig['workers'] });
+  await a.script({});
+  for (let i = 0; i < 3; i++) {
+    const res = await chat(app);
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json().degraded, false);
   }
+  assert.equal(app.pool.healthyCount(), 1);
 });
 
 test('workers found through a DNS name', async () => {
   app = await testGateway({ workers: { dns: `localhost:${b.port}`, resolveIntervalMs: 200 } as GatewayConfig['workers'] });
-  assert.ok(app.gateway.pool.size >= 1);
-  assert.ok(app.gateway.pool.healthyCount() >= 1, 'localhost resolves to the worker on loopback');
+  assert.ok(app.pool.size >= 1);
+  assert.ok(app.pool.healthyCount() >= 1, 'localhost resolves to the worker on loopback');
   const res = await chat(app);
   assert.equal(res.json().degraded, false);
 });
@@ -191,7 +188,7 @@ test('closing lets open answers finish within drainTimeoutMs, then cuts them', a
   await b.script({ tokenDelayMs: 400 });
   const g = await gateway({ drainTimeoutMs: 300 });
   const pending = chat(g, { stream: true });
-  assert.ok(await until(() => g.gateway.answerer.inProgress === 1, 2000));
+  assert.ok(await until(() => g.answerer.inProgress === 1, 2000));
   const t0 = performance.now();
   const closing = g.close();
   app = undefined;
@@ -209,38 +206,33 @@ test('closing lets open answers finish within drainTimeoutMs, then cuts them', a
   assert.ok(elapsed < 3000, `close took ${elapsed} ms`);
 });
 
-test('a worker that stops answering health checks is taken out after unhealthyThreshold of them, and comes back', async () => {
+test('a worker that stops answering health checks is taken out after unhealthyThreshold of them, and comes back', async (ctx) => {
   const frozen = await startFakeWorker();
-  try {
-    app = await testGateway({ workers: { urls: [frozen.url], healthIntervalMs: 100, healthTimeoutMs: 150, unhealthyThreshold: 3 } as GatewayConfig['workers'] });
-    assert.equal(app.gateway.pool.healthyCount(), 1);
-    frozen.child.kill('SIGSTOP');
-    assert.ok(await until(() => app!.gateway.pool.snapshot()[0]!.last_error !== null, 3000), 'a check failed');
-    assert.equal(app.gateway.pool.healthyCount(), 1, 'one unanswered check is not enough');
-    assert.ok(await until(() => app!.gateway.pool.healthyCount() === 0, 5000), 'taken out after three');
-    frozen.child.kill('SIGCONT');
-    assert.ok(await until(() => app!.gateway.pool.healthyCount() === 1, 5000), 'back when it answers again');
-  } finally {
+  ctx.after(async () => {
     frozen.child.kill('SIGCONT');
     await frozen.stop();
-  }
+  });
+  app = await testGateway({ workers: { urls: [frozen.url], healthIntervalMs: 100, healthTimeoutMs: 150, unhealthyThreshold: 3 } as GatewayConfig['workers'] });
+  assert.equal(app.pool.healthyCount(), 1);
+  frozen.child.kill('SIGSTOP');
+  assert.ok(await until(() => app!.pool.snapshot()[0]!.last_error !== null, 3000), 'a check failed');
+  assert.equal(app.pool.healthyCount(), 1, 'one unanswered check is not enough');
+  assert.ok(await until(() => app!.pool.healthyCount() === 0, 5000), 'taken out after three');
+  frozen.child.kill('SIGCONT');
+  assert.ok(await until(() => app!.pool.healthyCount() === 1, 5000), 'back when it answers again');
 });
 
-test('model names stay those the workers reported when the targets change; the configured name only before any report', async () => {
+test('model names stay those the workers reported when the targets change; the configured name only before any report', async (ctx) => {
   const g = await gateway({ model: { name: 'configured-name' } });
   const ids = async () => ((await g.inject({ method: 'GET', url: '/v1/models', headers: auth })).json() as { data: Array<{ id: string }> }).data.map((m) => m.id);
   assert.ok(await until(async () => (await ids()).includes('law-lora'), 5000));
   const reported = await ids();
   assert.ok(!reported.includes('configured-name'), reported.join(','));
   // A local worker restarted on a new port: the target list changes and the new one has not reported yet.
-  g.gateway.pool.setUrls(['http://127.0.0.1:1']);
+  g.pool.setUrls(['http://127.0.0.1:1']);
   assert.deepEqual(await ids(), reported);
   await a.script({ mode: 'ok', ttftMs: 0, tokenDelayMs: 0, ready: true, adapters: ['law-lora'] });
   // A gateway that never saw a worker says the configured name.
-  const fresh = await testGateway({ model: { name: 'configured-name' }, workers: { urls: ['http://127.0.0.1:1'] } });
-  try {
-    assert.deepEqual(((await fresh.inject({ method: 'GET', url: '/v1/models', headers: auth })).json() as { data: Array<{ id: string }> }).data.map((m) => m.id), ['configured-name']);
-  } finally {
-    await fresh.close();
-  }
+  const fresh = await build(ctx, { model: { name: 'configured-name' }, workers: { urls: ['http://127.0.0.1:1'] } });
+  assert.deepEqual(((await fresh.inject({ method: 'GET', url: '/v1/models', headers: auth })).json() as { data: Array<{ id: string }> }).data.map((m) => m.id), ['configured-name']);
 });

@@ -25,13 +25,13 @@ async function readyz(url: string): Promise<boolean> {
   }
 }
 
-const quiet = { info() {}, warn() {} };
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 test('restart delay doubles per crash up to the cap', () => {
   assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => restartDelay(n, 100, 1000)), [100, 200, 400, 800, 1000, 1000]);
 });
 
-test('the supervisor runs N workers on free ports, restarts a crashed one, and stops them all', async () => {
+test('the supervisor runs N workers on free ports, restarts a crashed one, and stops them all', async (ctx) => {
   const changes: string[][] = [];
   const sup = new Supervisor({
     count: 2,
@@ -46,26 +46,25 @@ test('the supervisor runs N workers on free ports, restarts a crashed one, and s
     onChange: (urls) => changes.push(urls),
     log: quiet,
   });
-  try {
-    await sup.start();
-    const urls = sup.urls();
-    assert.equal(urls.length, 2);
-    assert.notEqual(urls[0], urls[1]);
-    assert.ok(await until(async () => (await Promise.all(urls.map(readyz))).every(Boolean), 5000), 'both workers answer');
-    const [victim] = sup.pids();
-    process.kill(victim!, 'SIGKILL');
-    assert.ok(await until(() => sup.restarts === 1 && sup.urls().length === 2 && sup.pids().length === 2, 5000), 'restarted');
-    assert.ok(!sup.pids().includes(victim!));
-    assert.ok(await until(async () => (await Promise.all(sup.urls().map(readyz))).every(Boolean), 5000), 'the new worker answers');
-    assert.ok(changes.some((c) => c.length === 1), 'the crashed worker left the pool while it was down');
-  } finally {
+  ctx.after(async () => {
     const pids = sup.pids();
     await sup.stop();
     assert.ok(pids.every((p) => !alive(p)), 'every worker has exited');
-  }
+  });
+  await sup.start();
+  const urls = sup.urls();
+  assert.equal(urls.length, 2);
+  assert.notEqual(urls[0], urls[1]);
+  assert.ok(await until(async () => (await Promise.all(urls.map(readyz))).every(Boolean), 5000), 'both workers answer');
+  const [victim] = sup.pids();
+  process.kill(victim!, 'SIGKILL');
+  assert.ok(await until(() => sup.restarts === 1 && sup.urls().length === 2 && sup.pids().length === 2, 5000), 'restarted');
+  assert.ok(!sup.pids().includes(victim!));
+  assert.ok(await until(async () => (await Promise.all(sup.urls().map(readyz))).every(Boolean), 5000), 'the new worker answers');
+  assert.ok(changes.some((c) => c.length === 1), 'the crashed worker left the pool while it was down');
 });
 
-test('a worker that keeps crashing is restarted with growing delays', async () => {
+test('a worker that keeps crashing is restarted with growing delays', async (ctx) => {
   const delays: number[] = [];
   const sup = new Supervisor({
     count: 1,
@@ -79,18 +78,15 @@ test('a worker that keeps crashing is restarted with growing delays', async () =
     stopTimeoutMs: 2000,
     stdio: 'ignore',
     onChange: () => {},
-    log: { info() {}, warn: (obj: object) => delays.push((obj as { restartInMs: number }).restartInMs) },
+    log: { ...quiet, warn: (obj: object) => delays.push((obj as { restartInMs: number }).restartInMs) },
   });
-  try {
-    await sup.start();
-    assert.ok(await until(() => delays.length >= 4, 15000), `crashes seen: ${delays.length}`);
-    assert.deepEqual(delays.slice(0, 4), [40, 80, 160, 160]);
-  } finally {
-    await sup.stop();
-  }
+  ctx.after(() => sup.stop());
+  await sup.start();
+  assert.ok(await until(() => delays.length >= 4, 15000), `crashes seen: ${delays.length}`);
+  assert.deepEqual(delays.slice(0, 4), [40, 80, 160, 160]);
 });
 
-test('npm start: supervised workers, and SIGTERM drains an open stream, stops the workers and exits 0', async () => {
+test('npm start: supervised workers, and SIGTERM drains an open stream, stops the workers and exits 0', async (ctx) => {
   const p = await spawnNode(join(CLI_DIR, 'start.js'), {
     env: {
       ...process.env,
@@ -107,39 +103,38 @@ test('npm start: supervised workers, and SIGTERM drains an open stream, stops th
     portEnv: 'GATEWAY_PORT',
   });
   const base = p.url;
-  try {
-    assert.ok(await until(async () => (await healthyWorkers(base)) === 1, 15000, 100), `the gateway and its worker come up: ${p.output()}`);
-    assert.match(p.output(), /1 local worker\(s\)/);
-    const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
-    const workers = (await (await fetch(`${base}/admin/workers`, { headers: admin })).json()) as { workers: Array<{ url: string }> };
-    assert.equal(workers.workers.length, 1);
-    const workerPid = ((await (await fetch(`${workers.workers[0]!.url}/_stats`)).json()) as { pid: number }).pid;
-    assert.ok(alive(workerPid));
+  ctx.after(() => {
+      p.child.kill('SIGKILL');
+  });
+  assert.ok(await until(async () => (await healthyWorkers(base)) === 1, 15000, 100), `the gateway and its worker come up: ${p.output()}`);
+  assert.match(p.output(), /1 local worker\(s\)/);
+  const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+  const workers = (await (await fetch(`${base}/admin/workers`, { headers: admin })).json()) as { workers: Array<{ url: string }> };
+  assert.equal(workers.workers.length, 1);
+  const workerPid = ((await (await fetch(`${workers.workers[0]!.url}/_stats`)).json()) as { pid: number }).pid;
+  assert.ok(alive(workerPid));
 
-    const streamed = fetch(`${base}/v1/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ messages: [{ role: 'user', content: '借钱不还怎么办？' }], stream: true }),
-    });
-    const res = await streamed;
-    assert.equal(res.status, 200, 'anonymous access is on for npm start');
-    const reader = res.body!.getReader();
-    const first = await reader.read();
-    assert.ok(!first.done);
-    const stopped = p.stop();
-    let text = new TextDecoder().decode(first.value);
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    const events = sseData(text);
-    assert.equal(events.at(-1), '[DONE]', 'the open stream finished');
-    assert.equal(events.filter((e) => typeof e === 'object' && e !== null && 'delta' in e).length, 9);
-    assert.equal(await stopped, 0, p.output());
-    await assert.rejects(fetch(`${base}/healthz`), 'no longer listening');
-    assert.ok(!alive(workerPid), 'the supervised worker was stopped');
-  } finally {
-    p.child.kill('SIGKILL');
+  const streamed = fetch(`${base}/v1/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: '借钱不还怎么办？' }], stream: true }),
+  });
+  const res = await streamed;
+  assert.equal(res.status, 200, 'anonymous access is on for npm start');
+  const reader = res.body!.getReader();
+  const first = await reader.read();
+  assert.ok(!first.done);
+  const stopped = p.stop();
+  let text = new TextDecoder().decode(first.value);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
   }
+  const events = sseData(text);
+  assert.equal(events.at(-1), '[DONE]', 'the open stream finished');
+  assert.equal(events.filter((e) => typeof e === 'object' && e !== null && 'delta' in e).length, 9);
+  assert.equal(await stopped, 0, p.output());
+  await assert.rejects(fetch(`${base}/healthz`), 'no longer listening');
+  assert.ok(!alive(workerPid), 'the supervised worker was stopped');
 });

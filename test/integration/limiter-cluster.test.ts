@@ -44,39 +44,33 @@ test("a tenant's buckets and one global key in one call break Cluster's same-slo
   await assert.rejects(takeBuckets(cluster, specs, { requests: 1, tokens: 0, refund: 0 }), /CROSSSLOT|same slot/);
 });
 
-test('on Cluster the limiter keeps the tenant tag when there are no global buckets', async () => {
+test('on Cluster the limiter keeps the tenant tag when there are no global buckets', async (ctx) => {
   const t = testLimiter(cluster, { tiers: { ...ANONYMOUS, free: { requests: { perMinute: 1, burst: 2 }, tokens: { perMinute: 1, burst: 100 } } } });
-  try {
-    const s = t.tenant('acme');
-    assert.match(s.keys.requests, /\{t:acme\}:requests$/);
-    const decisions = [];
-    for (let i = 0; i < 3; i++) decisions.push(await t.limiter.admit(s, { promptTokens: 5, maxTokens: 5 }));
-    assert.deepEqual(decisions.map((d) => [d.source, d.allowed]), [['redis', true], ['redis', true], ['redis', false]]);
-  } finally {
-    await t.limiter.close();
-  }
+  ctx.after(() => t.limiter.close());
+  const s = t.tenant('acme');
+  assert.match(s.keys.requests, /\{t:acme\}:requests$/);
+  const decisions = [];
+  for (let i = 0; i < 3; i++) decisions.push(await t.limiter.admit(s, { promptTokens: 5, maxTokens: 5 }));
+  assert.deepEqual(decisions.map((d) => [d.source, d.allowed]), [['redis', true], ['redis', true], ['redis', false]]);
 });
 
-test('with global buckets each tenant lands in a slice next to its share of them', async () => {
+test('with global buckets each tenant lands in a slice next to its share of them', async (ctx) => {
   const t = testLimiter(cluster, {
     tiers: { ...ANONYMOUS, free: { requests: { perMinute: 1, burst: 100 }, tokens: { perMinute: 1, burst: 1000 } } },
     global: { requests: { perMinute: 1, burst: 40 }, clusterSlices: 4 },
   });
-  try {
-    assert.deepEqual(t.limiter.policies.global.requests, { perMinute: 1, burst: 10 }, '40 over 4 slices');
-    const bySlice = new Map<string, number>();
-    for (let i = 0; i < 200; i++) {
-      const s = t.tenant(`tenant-${i % 20}`);
-      const slice = /\{(s\d)\}/.exec(s.keys.requests)![1]!;
-      assert.equal(/\{(s\d)\}/.exec(s.keys.globalRequests)![1], slice);
-      const d = await t.limiter.admit(s, { promptTokens: 1, maxTokens: 1 });
-      assert.equal(d.source, 'redis');
-      if (d.allowed) bySlice.set(slice, (bySlice.get(slice) ?? 0) + 1);
-      else assert.equal(d.limitedBy, 'global-requests');
-    }
-    assert.equal(bySlice.size, 4, 'twenty tenants cover the four slices');
-    for (const [slice, n] of bySlice) assert.equal(n, 10, `slice ${slice} admitted its share`);
-  } finally {
-    await t.limiter.close();
+  ctx.after(() => t.limiter.close());
+  assert.deepEqual(t.limiter.policies.global.requests, { perMinute: 1, burst: 10 }, '40 over 4 slices');
+  const bySlice = new Map<string, number>();
+  for (let i = 0; i < 200; i++) {
+    const s = t.tenant(`tenant-${i % 20}`);
+    const slice = /\{(s\d)\}/.exec(s.keys.requests)![1]!;
+    assert.equal(/\{(s\d)\}/.exec(s.keys.globalRequests)![1], slice);
+    const d = await t.limiter.admit(s, { promptTokens: 1, maxTokens: 1 });
+    assert.equal(d.source, 'redis');
+    if (d.allowed) bySlice.set(slice, (bySlice.get(slice) ?? 0) + 1);
+    else assert.equal(d.limitedBy, 'global-requests');
   }
+  assert.equal(bySlice.size, 4, 'twenty tenants cover the four slices');
+  for (const [slice, n] of bySlice) assert.equal(n, 10, `slice ${slice} admitted its share`);
 });

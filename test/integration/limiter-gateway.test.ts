@@ -64,43 +64,40 @@ async function gateway(limits: object = {}, over: Record<string, unknown> = {}, 
     } as never,
     { redis: client },
   );
-  assert.ok(await until(() => app.gateway.pool.healthyCount() > 0, 3000), 'the fake worker is healthy');
+  assert.ok(await until(() => app.pool.healthyCount() > 0, 3000), 'the fake worker is healthy');
   return { app, prefix, keys: () => redis.keys(`${prefix}ratelimit:*`) };
 }
 
 const chat = (content: string, max_tokens: number, extra: object = {}) => ({ messages: [{ role: 'user', content }], max_tokens, ...extra });
 const cost = (content: string, max_tokens: number) => UPPER_BOUND_COUNTER.chat([{ role: 'user', content }]) + max_tokens;
 
-test('answers, streamed or not, and other /v1 routes carry the IETF and OpenAI headers', async () => {
+test('answers, streamed or not, and other /v1 routes carry the IETF and OpenAI headers', async (ctx) => {
   const { app } = await gateway();
-  try {
-    const r1 = await app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('acme'), payload: chat('你好', 100) });
-    assert.equal(r1.statusCode, 200, r1.body);
-    assert.equal(r1.headers['ratelimit-policy'], '"requests";q=3;w=180;qu="request", "tokens";q=1000;w=60000');
-    const reserved = cost('你好', 100);
-    assert.equal(r1.headers.ratelimit, `"requests";r=2;t=60, "tokens";r=${1000 - reserved};t=${reserved * 60}`);
-    assert.equal(r1.headers['x-ratelimit-limit-requests'], '3');
-    assert.equal(r1.headers['x-ratelimit-remaining-requests'], '2');
-    assert.equal(r1.headers['x-ratelimit-reset-requests'], '1m0s');
-    assert.equal(r1.headers['x-ratelimit-limit-tokens'], '1000');
-    assert.equal(r1.headers['x-ratelimit-remaining-tokens'], String(1000 - reserved));
+  ctx.after(() => app.close());
+  const r1 = await app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('acme'), payload: chat('你好', 100) });
+  assert.equal(r1.statusCode, 200, r1.body);
+  assert.equal(r1.headers['ratelimit-policy'], '"requests";q=3;w=180;qu="request", "tokens";q=1000;w=60000');
+  const reserved = cost('你好', 100);
+  assert.equal(r1.headers.ratelimit, `"requests";r=2;t=60, "tokens";r=${1000 - reserved};t=${reserved * 60}`);
+  assert.equal(r1.headers['x-ratelimit-limit-requests'], '3');
+  assert.equal(r1.headers['x-ratelimit-remaining-requests'], '2');
+  assert.equal(r1.headers['x-ratelimit-reset-requests'], '1m0s');
+  assert.equal(r1.headers['x-ratelimit-limit-tokens'], '1000');
+  assert.equal(r1.headers['x-ratelimit-remaining-tokens'], String(1000 - reserved));
 
-    const r2 = await app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('acme'), payload: chat('你好', 10, { stream: true }) });
-    assert.equal(r2.statusCode, 200);
-    assert.match(String(r2.headers['content-type']), /^text\/event-stream/);
-    assert.equal(r2.headers['x-ratelimit-remaining-requests'], '1', 'a streamed answer has them too');
-    assert.ok(r2.headers['ratelimit-policy']);
-    assert.equal(sseData(r2.body).at(-1), '[DONE]');
+  const r2 = await app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('acme'), payload: chat('你好', 10, { stream: true }) });
+  assert.equal(r2.statusCode, 200);
+  assert.match(String(r2.headers['content-type']), /^text\/event-stream/);
+  assert.equal(r2.headers['x-ratelimit-remaining-requests'], '1', 'a streamed answer has them too');
+  assert.ok(r2.headers['ratelimit-policy']);
+  assert.equal(sseData(r2.body).at(-1), '[DONE]');
 
-    const r3 = await app.inject({ url: '/v1/models', headers: bearer('acme') });
-    assert.equal(r3.statusCode, 200);
-    assert.equal(r3.headers['x-ratelimit-remaining-requests'], '0', 'one request bucket for every route');
-    for (const path of ['/healthz', '/readyz', '/metrics']) {
-      const r = await app.inject({ url: path });
-      assert.equal(r.headers['ratelimit-policy'], undefined, `${path} is not limited`);
-    }
-  } finally {
-    await app.close();
+  const r3 = await app.inject({ url: '/v1/models', headers: bearer('acme') });
+  assert.equal(r3.statusCode, 200);
+  assert.equal(r3.headers['x-ratelimit-remaining-requests'], '0', 'one request bucket for every route');
+  for (const path of ['/healthz', '/readyz', '/metrics']) {
+    const r = await app.inject({ url: path });
+    assert.equal(r.headers['ratelimit-policy'], undefined, `${path} is not limited`);
   }
 });
 
@@ -142,50 +139,41 @@ test('a 429 has Retry-After and names the empty bucket', async () => {
   }
 });
 
-test('a request that could never fit is a 400 naming max_tokens, and takes nothing', async () => {
+test('a request that could never fit is a 400 naming max_tokens, and takes nothing', async (ctx) => {
   const { app, keys } = await gateway();
-  try {
-    const r = await app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('acme'), payload: chat('hi', 999) });
-    assert.equal(r.statusCode, 400);
-    const body = r.json();
-    assert.equal(body.error.code, 'token_budget_exceeded');
-    assert.equal(body.error.param, 'max_tokens');
-    assert.match(body.error.message, new RegExp(`needs ${cost('hi', 999)} tokens \\(${cost('hi', 0)} in the prompt \\+ max_tokens 999\\).*holds at most 1000`));
-    assert.deepEqual(await keys(), [], 'no bucket was touched');
-  } finally {
-    await app.close();
-  }
+  ctx.after(() => app.close());
+  const r = await app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('acme'), payload: chat('hi', 999) });
+  assert.equal(r.statusCode, 400);
+  const body = r.json();
+  assert.equal(body.error.code, 'token_budget_exceeded');
+  assert.equal(body.error.param, 'max_tokens');
+  assert.match(body.error.message, new RegExp(`needs ${cost('hi', 999)} tokens \\(${cost('hi', 0)} in the prompt \\+ max_tokens 999\\).*holds at most 1000`));
+  assert.deepEqual(await keys(), [], 'no bucket was touched');
 });
 
-test('malformed, unknown and hostile API keys get the same 401 and never reach the limiter', async () => {
+test('malformed, unknown and hostile API keys get the same 401 and never reach the limiter', async (ctx) => {
   const { app, keys } = await gateway();
-  try {
-    const bodies = new Set<string>();
-    for (const authorization of ['Bearer sk-unknown-0123456789', 'Bearer ', 'Basic abc', `Bearer ${'k'.repeat(5000)}`, 'Bearer {t:acme}', 'Bearer a\u0001b', `Bearer ${KEYS.acme}x`]) {
-      const r = await app.inject({ url: '/v1/models', headers: { authorization } });
-      assert.equal(r.statusCode, 401, authorization.slice(0, 30));
-      assert.equal(r.headers['ratelimit-policy'], undefined);
-      bodies.add(r.body);
-    }
-    assert.equal(bodies.size, 1, 'no hint whether a key exists');
-    assert.deepEqual(await keys(), []);
-  } finally {
-    await app.close();
+  ctx.after(() => app.close());
+  const bodies = new Set<string>();
+  for (const authorization of ['Bearer sk-unknown-0123456789', 'Bearer ', 'Basic abc', `Bearer ${'k'.repeat(5000)}`, 'Bearer {t:acme}', 'Bearer a\u0001b', `Bearer ${KEYS.acme}x`]) {
+    const r = await app.inject({ url: '/v1/models', headers: { authorization } });
+    assert.equal(r.statusCode, 401, authorization.slice(0, 30));
+    assert.equal(r.headers['ratelimit-policy'], undefined);
+    bodies.add(r.body);
   }
+  assert.equal(bodies.size, 1, 'no hint whether a key exists');
+  assert.deepEqual(await keys(), []);
 });
 
-test('invalid bodies are refused by validation before the limiter takes anything', async () => {
+test('invalid bodies are refused by validation before the limiter takes anything', async (ctx) => {
   const { app } = await gateway();
-  try {
-    for (const payload of ['{', '{"messages":[]}', '{"messages":"x"}', '{"messages":[{"role":"user"}]}', '{"messages":[{"role":"user","content":"a"}],"max_tokens":-5}']) {
-      const r = await app.inject({ method: 'POST', url: '/v1/chat', headers: { ...bearer('acme'), 'content-type': 'application/json' }, payload });
-      assert.equal(r.statusCode, 400, payload);
-    }
-    const r = await app.inject({ url: '/v1/models', headers: bearer('acme') });
-    assert.equal(r.headers['x-ratelimit-remaining-requests'], '2', 'the refused bodies took no request token');
-  } finally {
-    await app.close();
+  ctx.after(() => app.close());
+  for (const payload of ['{', '{"messages":[]}', '{"messages":"x"}', '{"messages":[{"role":"user"}]}', '{"messages":[{"role":"user","content":"a"}],"max_tokens":-5}']) {
+    const r = await app.inject({ method: 'POST', url: '/v1/chat', headers: { ...bearer('acme'), 'content-type': 'application/json' }, payload });
+    assert.equal(r.statusCode, 400, payload);
   }
+  const r = await app.inject({ url: '/v1/models', headers: bearer('acme') });
+  assert.equal(r.headers['x-ratelimit-remaining-requests'], '2', 'the refused bodies took no request token');
 });
 
 test('refunds: an early stop returns the unused reservation; a fallback answer returns all of it', async () => {
@@ -216,93 +204,80 @@ test('refunds: an early stop returns the unused reservation; a fallback answer r
   }
 });
 
-test('allow-listed tenants are never limited and never reach Redis', async () => {
+test('allow-listed tenants are never limited and never reach Redis', async (ctx) => {
   const { app, keys } = await gateway();
-  try {
-    for (let i = 0; i < 6; i++) {
-      const r = await app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('ops'), payload: chat('hi', 10) });
-      assert.equal(r.statusCode, 200);
-      assert.equal(r.headers['ratelimit-policy'], undefined);
-    }
-    assert.deepEqual(await keys(), []);
-  } finally {
-    await app.close();
+  ctx.after(() => app.close());
+  for (let i = 0; i < 6; i++) {
+    const r = await app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('ops'), payload: chat('hi', 10) });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers['ratelimit-policy'], undefined);
   }
+  assert.deepEqual(await keys(), []);
 });
 
-test('anonymous callers are limited by address, an IPv6 /64 counting as one; hostile addresses are escaped', async () => {
+test('anonymous callers are limited by address, an IPv6 /64 counting as one; hostile addresses are escaped', async (ctx) => {
   const { app, keys, prefix } = await gateway({}, { auth: { anonymous: true, trustProxy: true, keys: [] } });
-  try {
-    const from = (ip: string) => app.inject({ url: '/v1/models', headers: { 'x-forwarded-for': ip } });
-    assert.equal((await from('10.1.1.1')).statusCode, 200);
-    assert.equal((await from('10.1.1.1')).statusCode, 200);
-    assert.equal((await from('10.1.1.1')).statusCode, 429);
-    assert.equal((await from('10.1.1.2')).statusCode, 200);
-    assert.equal((await from('2001:db8:1:2::1')).statusCode, 200);
-    assert.equal((await from('2001:db8:1:2::ffff')).statusCode, 200);
-    const r = await from('2001:db8:1:2:abcd::9');
-    assert.equal(r.statusCode, 429);
-    assert.match(r.json().error.message, /client 2001:db8:1:2::/);
-    for (const ip of ['{t:acme}', '}{', 'x'.repeat(5000), 'a b', '\u007f']) {
-      const h = await from(ip);
-      assert.ok(h.statusCode === 200 || h.statusCode === 429, String(h.statusCode));
-    }
-    const all = await keys();
-    assert.ok(all.length >= 4);
-    for (const key of all) {
-      assert.ok(key.startsWith(`${prefix}ratelimit:{`));
-      assert.match(key.slice(prefix.length), /^ratelimit:\{(ip:[A-Za-z0-9._:@-]+|~[A-Za-z0-9_-]{43})\}:requests$/, key.slice(0, 80));
-    }
-  } finally {
-    await app.close();
+  ctx.after(() => app.close());
+  const from = (ip: string) => app.inject({ url: '/v1/models', headers: { 'x-forwarded-for': ip } });
+  assert.equal((await from('10.1.1.1')).statusCode, 200);
+  assert.equal((await from('10.1.1.1')).statusCode, 200);
+  assert.equal((await from('10.1.1.1')).statusCode, 429);
+  assert.equal((await from('10.1.1.2')).statusCode, 200);
+  assert.equal((await from('2001:db8:1:2::1')).statusCode, 200);
+  assert.equal((await from('2001:db8:1:2::ffff')).statusCode, 200);
+  const r = await from('2001:db8:1:2:abcd::9');
+  assert.equal(r.statusCode, 429);
+  assert.match(r.json().error.message, /client 2001:db8:1:2::/);
+  for (const ip of ['{t:acme}', '}{', 'x'.repeat(5000), 'a b', '\u007f']) {
+    const h = await from(ip);
+    assert.ok(h.statusCode === 200 || h.statusCode === 429, String(h.statusCode));
+  }
+  const all = await keys();
+  assert.ok(all.length >= 4);
+  for (const key of all) {
+    assert.ok(key.startsWith(`${prefix}ratelimit:{`));
+    assert.match(key.slice(prefix.length), /^ratelimit:\{(ip:[A-Za-z0-9._:@-]+|~[A-Za-z0-9_-]{43})\}:requests$/, key.slice(0, 80));
   }
 });
 
-test('fail-closed answers 503 REDIS_UNAVAILABLE with Retry-After when Redis cannot be reached', async () => {
+test('fail-closed answers 503 REDIS_UNAVAILABLE with Retry-After when Redis cannot be reached', async (ctx) => {
   const dead = createRedis(RedisConfigSchema.parse({ url: `redis://127.0.0.1:${await freePort()}`, connectTimeoutMs: 100 }))!;
   dead.on('error', () => {});
   const { app } = await gateway({ outage: { policy: 'fail-closed' } }, { redis: { connectTimeoutMs: 100 } }, dead);
-  try {
-    for (const r of [
-      await app.inject({ url: '/v1/models', headers: bearer('acme') }),
-      await app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('acme'), payload: chat('hi', 10) }),
-    ]) {
-      assert.equal(r.statusCode, 503);
-      assert.equal(r.headers['retry-after'], '1');
-      assert.equal(r.json().error.code, 'redis_unavailable');
-    }
-  } finally {
+  ctx.after(async () => {
     await app.close();
     dead.disconnect();
+  });
+  for (const r of [
+    await app.inject({ url: '/v1/models', headers: bearer('acme') }),
+    await app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('acme'), payload: chat('hi', 10) }),
+  ]) {
+    assert.equal(r.statusCode, 503);
+    assert.equal(r.headers['retry-after'], '1');
+    assert.equal(r.json().error.code, 'redis_unavailable');
   }
 });
 
-test('metrics count decisions by bucket and outcome on the gateway registry', async () => {
+test('metrics count decisions by bucket and outcome on the gateway registry', async (ctx) => {
   const { app } = await gateway();
-  try {
-    for (let i = 0; i < 4; i++) await app.inject({ url: '/v1/models', headers: bearer('acme') });
-    const text = (await app.inject({ url: '/metrics' })).body;
-    assert.match(text, /gateway_ratelimit_decisions_total\{bucket="requests",outcome="allowed",source="redis",process="gateway"\} 3/);
-    assert.match(text, /gateway_ratelimit_decisions_total\{bucket="requests",outcome="limited",source="redis",process="gateway"\} 1/);
-    assert.match(text, /gateway_ratelimit_mode\{mode="redis",process="gateway"\} 1/);
-    assert.match(text, /gateway_ratelimit_duration_seconds_count\{process="gateway",source="redis"\} 4/);
-  } finally {
-    await app.close();
-  }
+  ctx.after(() => app.close());
+  for (let i = 0; i < 4; i++) await app.inject({ url: '/v1/models', headers: bearer('acme') });
+  const text = (await app.inject({ url: '/metrics' })).body;
+  assert.match(text, /gateway_ratelimit_decisions_total\{bucket="requests",outcome="allowed",source="redis",process="gateway"\} 3/);
+  assert.match(text, /gateway_ratelimit_decisions_total\{bucket="requests",outcome="limited",source="redis",process="gateway"\} 1/);
+  assert.match(text, /gateway_ratelimit_mode\{mode="redis",process="gateway"\} 1/);
+  assert.match(text, /gateway_ratelimit_duration_seconds_count\{process="gateway",source="redis"\} 4/);
 });
 
-test('limits.enabled=false takes nothing; a tier that auth uses but limits lack stops start-up', async () => {
+test('limits.enabled=false takes nothing; a tier that auth uses but limits lack stops start-up', async (ctx) => {
   const { app, keys } = await gateway({ enabled: false });
-  try {
-    for (let i = 0; i < 5; i++) {
-      const r = await app.inject({ url: '/v1/models', headers: bearer('acme') });
-      assert.equal(r.statusCode, 200);
-      assert.equal(r.headers['ratelimit-policy'], undefined);
-    }
-    assert.deepEqual(await keys(), []);
-  } finally {
-    await app.close();
+  ctx.after(() => app.close());
+  for (let i = 0; i < 5; i++) {
+    const r = await app.inject({ url: '/v1/models', headers: bearer('acme') });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers['ratelimit-policy'], undefined);
   }
+  assert.deepEqual(await keys(), []);
   assert.throws(
     () => loadGatewayConfig({ GATEWAY_AUTH_KEYS: JSON.stringify([{ sha256: sha256Hex('k'), tenant: 't', tier: 'gold' }]) }),
     (err: unknown) => err instanceof ConfigError && /GATEWAY_LIMITS_TIERS.*tier "gold" is used by auth but not defined/.test(err.message),
@@ -318,7 +293,7 @@ test('with the model tokenizer, from a file or from a worker, the reservation co
 
   const fromFile = await gateway({}, { model: { tokenizerPath: file } });
   try {
-    assert.equal(fromFile.app.gateway.prompts.exact, true);
+    assert.equal(fromFile.app.prompts.exact, true);
     await worker.script({ ttftMs: 300 });
     const inflight = fromFile.app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('big'), payload: { messages, max_tokens: 50 } });
     await until(async () => (await worker.stats()).active > 0, 2000, 10);
@@ -333,7 +308,7 @@ test('with the model tokenizer, from a file or from a worker, the reservation co
   await worker.script({ tokenizerFile: file });
   const fetched = await gateway();
   try {
-    assert.ok(await until(() => fetched.app.gateway.prompts.exact, 3000), 'fetched from the worker');
+    assert.ok(await until(() => fetched.app.prompts.exact, 3000), 'fetched from the worker');
     const r = await fetched.app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('big'), payload: { messages, max_tokens: 50 } });
     assert.equal(r.headers['x-ratelimit-remaining-tokens'], String(3000 - exact));
   } finally {
@@ -342,7 +317,7 @@ test('with the model tokenizer, from a file or from a worker, the reservation co
   }
 });
 
-test('a tokenizer that cannot be used: a bad file stops start-up naming the key; a bad answer from a worker is skipped', async () => {
+test('a tokenizer that cannot be used: a bad file stops start-up naming the key; a bad answer from a worker is skipped', async (ctx) => {
   await assert.rejects(
     gateway({}, { model: { tokenizerPath: join(GOLDEN_TINY_DIR, 'config.json') } }),
     (err: unknown) => err instanceof ConfigError && /GATEWAY_MODEL_TOKENIZER_PATH/.test(err.message),
@@ -353,14 +328,13 @@ test('a tokenizer that cannot be used: a bad file stops start-up naming the key;
   );
   await worker.script({ tokenizerFile: join(GOLDEN_TINY_DIR, 'config.json') });
   const g = await gateway();
-  try {
-    await sleep(400); // several attempts at the health interval
-    assert.equal(g.app.gateway.prompts.exact, false, 'still the upper bound');
-    const r = await g.app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('big'), payload: chat('你好', 10) });
-    assert.equal(r.statusCode, 200);
-    assert.equal(r.headers['x-ratelimit-remaining-tokens'], String(3000 - cost('你好', 10)));
-  } finally {
+  ctx.after(async () => {
     await worker.script({ tokenizerFile: '' });
     await g.app.close();
-  }
+  });
+  await sleep(400); // several attempts at the health interval
+  assert.equal(g.app.prompts.exact, false, 'still the upper bound');
+  const r = await g.app.inject({ method: 'POST', url: '/v1/chat', headers: bearer('big'), payload: chat('你好', 10) });
+  assert.equal(r.statusCode, 200);
+  assert.equal(r.headers['x-ratelimit-remaining-tokens'], String(3000 - cost('你好', 10)));
 });

@@ -123,7 +123,7 @@ test('a burst of 10× the request burst over four replicas admits exactly the bu
   assert.ok(10 + admitted >= 40, 'the burst of 40, and more as it refilled');
 });
 
-test('the same for the token bucket with mixed request sizes', async () => {
+test('the same for the token bucket with mixed request sizes', async (ctx) => {
   const tenant = 'exactTokens';
   // Admitted answers hang at the worker, so no refund lands until every request is decided;
   // then they are cancelled.
@@ -150,28 +150,27 @@ test('the same for the token bucket with mixed request sizes', async () => {
     );
     return outcome;
   };
-  try {
-    const first = send(0, 1000); // ~1000 short: the bucket cannot be full again for 100 s
-    assert.ok(await until(async () => (await worker.stats()).active === 1, 5000, 10));
-    const { t: t0 } = await bucket(tenant, 'tokens');
-    const burst = Array.from({ length: 180 }, (_, i) => send(i + 1));
-    assert.ok(burst.reduce((n, r) => n + r.cost, 0) > 10 * 3000, '10× the burst');
-    const decided = async () => burst.filter((r) => r.status === 429).length + (await worker.stats()).active === 181;
-    assert.ok(await until(decided, 30_000, 20), 'every request refused, or admitted and at the worker');
-    const { level, t } = await bucket(tenant, 'tokens');
-    assert.equal(first.status, 0, 'the first one is still running');
-    assert.ok(burst.every((r) => r.status === 0 || r.status === 429), 'refusals only, the rest running');
-    assert.equal(await localDecisions(), 0, 'every decision was made in Redis');
-    const taken = first.cost + burst.reduce((n, r) => n + (r.status === 0 ? r.cost : 0), 0);
-    const rate = TIERS.exactTokens.tokens.perMinute;
-    assert.equal(taken * UNIT, 3000 * UNIT + rate * (t - t0) - level, 'taken = burst + refill − what is left, to the unit');
-    assert.ok(level >= 0, 'never one more');
-    assert.ok(taken > 3000 - Math.max(...burst.map((r) => r.cost)), 'the bucket was drained');
-  } finally {
+  ctx.after(async () => {
     for (const c of controllers) c.abort();
     await worker.script({ mode: 'ok' });
     await until(async () => (await worker.stats()).active === 0, 5000, 20);
-  }
+  });
+  const first = send(0, 1000); // ~1000 short: the bucket cannot be full again for 100 s
+  assert.ok(await until(async () => (await worker.stats()).active === 1, 5000, 10));
+  const { t: t0 } = await bucket(tenant, 'tokens');
+  const burst = Array.from({ length: 180 }, (_, i) => send(i + 1));
+  assert.ok(burst.reduce((n, r) => n + r.cost, 0) > 10 * 3000, '10× the burst');
+  const decided = async () => burst.filter((r) => r.status === 429).length + (await worker.stats()).active === 181;
+  assert.ok(await until(decided, 30_000, 20), 'every request refused, or admitted and at the worker');
+  const { level, t } = await bucket(tenant, 'tokens');
+  assert.equal(first.status, 0, 'the first one is still running');
+  assert.ok(burst.every((r) => r.status === 0 || r.status === 429), 'refusals only, the rest running');
+  assert.equal(await localDecisions(), 0, 'every decision was made in Redis');
+  const taken = first.cost + burst.reduce((n, r) => n + (r.status === 0 ? r.cost : 0), 0);
+  const rate = TIERS.exactTokens.tokens.perMinute;
+  assert.equal(taken * UNIT, 3000 * UNIT + rate * (t - t0) - level, 'taken = burst + refill − what is left, to the unit');
+  assert.ok(level >= 0, 'never one more');
+  assert.ok(taken > 3000 - Math.max(...burst.map((r) => r.cost)), 'the bucket was drained');
 });
 
 test('after the bucket is empty, admissions over 10 s match the rate within one token', async () => {
@@ -290,6 +289,8 @@ test('outage, local policy: Redis killed under load; limits hold per replica, no
   const modes = async () => Promise.all(gateways.map((g) => metric(g, /^gateway_ratelimit_mode\{mode="redis"/)));
   const recovered = await until(async () => (await modes()).every((m) => m === 1), 5000, 50);
   const recoveredMs = performance.now() - back;
+  // A moment of load after the recovery, so that every replica has decided something since.
+  await sleep(500);
   running = false;
   await load;
 
@@ -314,21 +315,18 @@ test('outage, local policy: Redis killed under load; limits hold per replica, no
   assert.ok(slowestDuring < slowestOutside + 100, `slowest request ${slowestDuring.toFixed(1)} ms in the outage, ${slowestOutside.toFixed(1)} ms outside it`);
 });
 
-test('outage, fail-closed: 503 REDIS_UNAVAILABLE with Retry-After, then shared buckets again within 5 s', async () => {
+test('outage, fail-closed: 503 REDIS_UNAVAILABLE with Retry-After, then shared buckets again within 5 s', async (ctx) => {
   const closed = await startGatewayProcess(env({ GATEWAY_LIMITS_OUTAGE_POLICY: 'fail-closed' }));
-  try {
-    assert.equal((await call(closed, '/v1/models', 'outage')).status, 200);
-    await redis.stop();
-    const refused = await call(closed, '/v1/models', 'outage');
-    assert.equal(refused.status, 503);
-    assert.equal(refused.headers['retry-after'], '1');
-    assert.equal(JSON.parse(refused.body).error.code, 'redis_unavailable');
-    assert.ok(refused.ms < 2000, `refused at once, not after the command timeout of 10 s (${refused.ms.toFixed(1)} ms)`);
-    await redis.start();
-    const back = performance.now();
-    assert.ok(await until(async () => (await call(closed, '/v1/models', 'outage')).status === 200, 5000, 50), 'admitted again');
-    assert.ok(performance.now() - back < 5000);
-  } finally {
-    await closed.stop();
-  }
+  ctx.after(() => closed.stop());
+  assert.equal((await call(closed, '/v1/models', 'outage')).status, 200);
+  await redis.stop();
+  const refused = await call(closed, '/v1/models', 'outage');
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers['retry-after'], '1');
+  assert.equal(JSON.parse(refused.body).error.code, 'redis_unavailable');
+  assert.ok(refused.ms < 2000, `refused at once, not after the command timeout of 10 s (${refused.ms.toFixed(1)} ms)`);
+  await redis.start();
+  const back = performance.now();
+  assert.ok(await until(async () => (await call(closed, '/v1/models', 'outage')).status === 200, 5000, 50), 'admitted again');
+  assert.ok(performance.now() - back < 5000);
 });

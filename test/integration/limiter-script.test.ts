@@ -100,14 +100,13 @@ test('keys expire when their bucket would be full; a full bucket leaves no key; 
   assert.equal(reply.buckets[0]!.remaining, 9, 'an unreadable value counts as full and is replaced');
 });
 
-test('concurrent callers on separate connections take exactly the burst', async () => {
+test('concurrent callers on separate connections take exactly the burst', async (ctx) => {
   const clients = Array.from({ length: 4 }, () => new Redis(url));
-  try {
-    for (const c of clients) defineBucketScript(c);
-    const b = spec('race', 50, 1, 'requests'); // one token a minute: nothing refills during the race
-    const replies = await Promise.all(Array.from({ length: 400 }, (_, i) => takeBuckets(clients[i % 4]!, [b], takes(0))));
-    assert.equal(replies.filter((r) => r[1] === 1).length, 50);
-  } finally {
-    for (const c of clients) c.disconnect();
-  }
+  ctx.after(() => {
+      for (const c of clients) c.disconnect();
+  });
+  for (const c of clients) defineBucketScript(c);
+  const b = spec('race', 50, 1, 'requests'); // one token a minute: nothing refills during the race
+  const replies = await Promise.all(Array.from({ length: 400 }, (_, i) => takeBuckets(clients[i % 4]!, [b], takes(0))));
+  assert.equal(replies.filter((r) => r[1] === 1).length, 50);
 });

@@ -70,35 +70,32 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('through Sentinel the limiter uses the master it names, and the new one after a failover', async () => {
+test('through Sentinel the limiter uses the master it names, and the new one after a failover', async (ctx) => {
   const t = testLimiter(client, { outage: { policy: 'local', retryMs: 200 } });
-  try {
-    const acme = t.tenant('acme');
-    const first = await t.limiter.admit(acme, { promptTokens: 3, maxTokens: 7 });
-    assert.equal(first.source, 'redis');
-    const onMaster = new Redis(master.url);
-    assert.equal(await onMaster.exists(acme.keys.requests), 1, 'the bucket lives on the master');
-    onMaster.disconnect();
+  ctx.after(() => t.limiter.close());
+  const acme = t.tenant('acme');
+  const first = await t.limiter.admit(acme, { promptTokens: 3, maxTokens: 7 });
+  assert.equal(first.source, 'redis');
+  const onMaster = new Redis(master.url);
+  assert.equal(await onMaster.exists(acme.keys.requests), 1, 'the bucket lives on the master');
+  onMaster.disconnect();
 
-    await master.stop();
-    assert.ok(await until(async () => (await masterAddress()) === `127.0.0.1:${replica.port}`, 20000), 'the Sentinel promoted the replica');
-    // Meanwhile decisions fall to the outage policy; once the client has found the new master,
-    // they come from Redis again, with no restart.
-    let last = await t.limiter.admit(acme);
-    assert.ok(
-      await until(async () => {
-        last = await t.limiter.admit(acme);
-        return last.source === 'redis';
-      }, 20000),
-      `back on Redis (last decision from ${last.source})`,
-    );
-    // A tenant first seen after the failover: its bucket can only have been written there.
-    const globex = t.tenant('globex');
-    assert.equal((await t.limiter.admit(globex)).source, 'redis');
-    const onNew = new Redis(replica.url);
-    assert.equal(await onNew.exists(globex.keys.requests), 1, 'the bucket is written on the promoted replica');
-    onNew.disconnect();
-  } finally {
-    await t.limiter.close();
-  }
+  await master.stop();
+  assert.ok(await until(async () => (await masterAddress()) === `127.0.0.1:${replica.port}`, 20000), 'the Sentinel promoted the replica');
+  // Meanwhile decisions fall to the outage policy; once the client has found the new master,
+  // they come from Redis again, with no restart.
+  let last = await t.limiter.admit(acme);
+  assert.ok(
+    await until(async () => {
+      last = await t.limiter.admit(acme);
+      return last.source === 'redis';
+    }, 20000),
+    `back on Redis (last decision from ${last.source})`,
+  );
+  // A tenant first seen after the failover: its bucket can only have been written there.
+  const globex = t.tenant('globex');
+  assert.equal((await t.limiter.admit(globex)).source, 'redis');
+  const onNew = new Redis(replica.url);
+  assert.equal(await onNew.exists(globex.keys.requests), 1, 'the bucket is written on the promoted replica');
+  onNew.disconnect();
 });

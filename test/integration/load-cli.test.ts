@@ -70,30 +70,29 @@ test('a timed run: a mixed workload, every answer right, invalid requests refuse
   assert.ok(fake.url && (await fake.stats()).completed > 0, 'the worker answered');
 });
 
-test('a counted run stops at --max-requests; with degrade forced every answer is a fallback answer', async () => {
+test('a counted run stops at --max-requests; with degrade forced every answer is a fallback answer', async (ctx) => {
   const res = await fetch(`${gateway.url}/admin/degrade`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
     body: JSON.stringify({ mode: 'forced', source: 'kb' }),
   });
   assert.equal(res.status, 200, await res.text());
-  try {
-    const r = await load(['--url', gateway.url, '--duration', '60', '--connections', '2', '--max-requests', '30', '--api-key', KEY, '--stream']);
-    assert.equal(r.code, 0, r.stderr + r.stdout);
-    const s = summaryOf(r.stdout);
-    assert.ok(s.requests <= 30 && s.requests >= 20, `${s.requests} requests`);
-    assert.ok(s.durationSeconds < 30, 'stopped by count, not time');
-    assert.ok(s.outcomes.degraded > 0);
-    assert.equal(s.outcomes.ok, 0);
-    assert.equal(s.degradedShare, 1);
-  } finally {
+  ctx.after(async () => {
     const back = await fetch(`${gateway.url}/admin/degrade`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
       body: JSON.stringify({ mode: 'auto' }),
-    });
-    await back.text();
-  }
+  });
+  await back.text();
+  });
+  const r = await load(['--url', gateway.url, '--duration', '60', '--connections', '2', '--max-requests', '30', '--api-key', KEY, '--stream']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const s = summaryOf(r.stdout);
+  assert.ok(s.requests <= 30 && s.requests >= 20, `${s.requests} requests`);
+  assert.ok(s.durationSeconds < 30, 'stopped by count, not time');
+  assert.ok(s.outcomes.degraded > 0);
+  assert.equal(s.outcomes.ok, 0);
+  assert.equal(s.degradedShare, 1);
 });
 
 test('without the API key every valid request is refused: the run counts wrong answers and exits 1', async () => {

@@ -17,36 +17,34 @@ test('no url means no Redis', () => {
   assert.equal(createRedis(RedisConfigSchema.parse({ url: '' })), null);
 });
 
-test('a dead Redis fails commands at once instead of queueing them', async () => {
+test('a dead Redis fails commands at once instead of queueing them', async (ctx) => {
   const port = await freePort();
   const client = createRedis(RedisConfigSchema.parse({ url: `redis://127.0.0.1:${port}` }))!;
   client.on('error', () => {});
-  try {
-    const t0 = performance.now();
-    await assert.rejects(client.ping(), (err: unknown) => redisErrorKind(err) === 'unavailable');
-    assert.ok(performance.now() - t0 < 50, 'a command on a dead connection must not wait');
-    assert.equal(isRedisReady(client), false);
-  } finally {
-    client.disconnect();
-  }
+  ctx.after(() => {
+      client.disconnect();
+  });
+  const t0 = performance.now();
+  await assert.rejects(client.ping(), (err: unknown) => redisErrorKind(err) === 'unavailable');
+  assert.ok(performance.now() - t0 < 50, 'a command on a dead connection must not wait');
+  assert.equal(isRedisReady(client), false);
 });
 
-test('the client comes back by itself when Redis returns on the same port', async () => {
+test('the client comes back by itself when Redis returns on the same port', async (ctx) => {
   const redis = await startPrivateRedis();
   const client = createRedis(RedisConfigSchema.parse({ url: redis.url }))!;
   client.on('error', () => {});
-  try {
-    assert.ok(await until(() => isRedisReady(client), 2000));
-    assert.equal(await client.ping(), 'PONG');
-    await redis.stop();
-    assert.ok(await until(() => !isRedisReady(client), 2000));
-    await redis.start();
-    assert.ok(await until(() => isRedisReady(client), 5000), 'reconnects within the backoff cap');
-    assert.equal(await client.ping(), 'PONG');
-  } finally {
+  ctx.after(async () => {
     client.disconnect();
     await redis.stop();
-  }
+  });
+  assert.ok(await until(() => isRedisReady(client), 2000));
+  assert.equal(await client.ping(), 'PONG');
+  await redis.stop();
+  assert.ok(await until(() => !isRedisReady(client), 2000));
+  await redis.start();
+  assert.ok(await until(() => isRedisReady(client), 5000), 'reconnects within the backoff cap');
+  assert.equal(await client.ping(), 'PONG');
 });
 
 test('reconnect backoff is capped and error kinds are classified', () => {

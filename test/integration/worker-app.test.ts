@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GenerateEventSchema, type GenerateEvent } from '../../src/protocol/schemas.js';
-import { buildWorkerApp, type WorkerApp, type WorkerRuntime } from '../../src/worker/app.js';
+import { buildWorkerApp, type WorkerApp } from '../../src/worker/app.js';
+import type { WorkerRuntime } from '../../src/worker/runtime.js';
 import { WorkerConfigSchema, type WorkerConfig } from '../../src/worker/config.js';
-import { WorkerMetrics } from '../../src/worker/metrics.js';
+import { createWorkerMetrics } from '../../src/worker/metrics.js';
 import { loadWorkerRuntime } from '../../src/worker/runtime.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { exportTinyModel, type TinyModel } from '../helpers/worker-process.js';
@@ -31,7 +32,7 @@ function config(model: TinyModel, extra: Record<string, unknown> = {}): WorkerCo
 }
 
 async function app(cfg: WorkerConfig): Promise<{ worker: WorkerApp; runtime: WorkerRuntime }> {
-  const metrics = new WorkerMetrics();
+  const metrics = createWorkerMetrics();
   const worker = buildWorkerApp({ metrics });
   const runtime = await loadWorkerRuntime(cfg, metrics);
   worker.setRuntime(runtime);
@@ -152,7 +153,7 @@ test('a full queue is refused with 503 OVERLOADED and Retry-After; queued reques
 });
 
 test('before the model is loaded: healthz 200, readyz 503, generate 503 NOT_READY', async () => {
-  const worker = buildWorkerApp({ metrics: new WorkerMetrics() });
+  const worker = buildWorkerApp({ metrics: createWorkerMetrics() });
   assert.equal((await worker.app.inject({ url: '/healthz' })).statusCode, 200);
   const ready = await worker.app.inject({ url: '/readyz' });
   assert.equal(ready.statusCode, 503);
@@ -188,15 +189,15 @@ test('start-up refuses a pickle adapter, a missing model and a broken manifest w
   writeFileSync(join(bad, 'adapter_config.json'), readFileSync(join(GOLDEN_TINY_DIR, 'lora-adapter', 'adapter_config.json')));
   writeFileSync(join(bad, 'adapter_model.bin'), 'not really a pickle');
   await assert.rejects(
-    loadWorkerRuntime(config(runtimeModel, { adaptersDir: join(runtimeModel.root, 'bad-adapters') }), new WorkerMetrics()),
+    loadWorkerRuntime(config(runtimeModel, { adaptersDir: join(runtimeModel.root, 'bad-adapters') }), createWorkerMetrics()),
     /adapter_model\.bin: pickle adapters are not read.*safetensors/,
   );
   await assert.rejects(
-    loadWorkerRuntime(config(runtimeModel, { modelDir: join(runtimeModel.root, 'nowhere') }), new WorkerMetrics()),
+    loadWorkerRuntime(config(runtimeModel, { modelDir: join(runtimeModel.root, 'nowhere') }), createWorkerMetrics()),
     /nowhere\/model\.json: missing/,
   );
   const broken = join(runtimeModel.root, 'broken');
   mkdirSync(broken);
   writeFileSync(join(broken, 'model.json'), JSON.stringify({ format: 'glm-legal-serve.model/1', name: 'x' }));
-  await assert.rejects(loadWorkerRuntime(config(runtimeModel, { modelDir: broken }), new WorkerMetrics()), /broken\/model\.json: architecture/);
+  await assert.rejects(loadWorkerRuntime(config(runtimeModel, { modelDir: broken }), createWorkerMetrics()), /broken\/model\.json: architecture/);
 });

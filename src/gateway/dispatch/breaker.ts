@@ -14,13 +14,11 @@ import type { GenerateRequestInput } from '../../protocol/schemas.js';
 import type { Cancel } from './cancel.js';
 import type { GatewayConfig } from '../config.js';
 import type { Dispatcher, WorkerStream } from './dispatcher.js';
-import type { GatewayMetrics } from '../plugins/metrics.js';
+import { BREAKER_EVENTS, type GatewayMetrics } from '../plugins/metrics.js';
 
 export type BreakerState = 'closed' | 'half-open' | 'open';
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
-
-const EVENTS = ['success', 'failure', 'timeout', 'reject', 'open', 'halfOpen', 'close', 'semaphoreLocked', 'shutdown'] as const;
 
 /** One dispatch: the caller's cancellation and, once started, the stream it produced. */
 interface Call {
@@ -68,7 +66,7 @@ export class DispatchBreaker {
     events.on('timeout', (_err: unknown, _latency: unknown, args: [Call]) => {
       args[0].cancel.abort(new AppError('WORKER_TIMEOUT', `no worker started streaming within ${options.timeoutMs} ms`));
     });
-    for (const event of EVENTS) {
+    for (const event of BREAKER_EVENTS) {
       const child = metrics.breakerEvents.labels(event);
       events.on(event, () => child.inc());
     }

@@ -17,6 +17,8 @@
 import { lookup } from 'node:dns/promises';
 import { Pool } from 'undici';
 import { ReadyzSchema, WorkerModelInfoSchema, type AdapterInfo, type WorkerModelInfo } from '../../protocol/schemas.js';
+import type { Logger } from '../../shared/logging.js';
+import { repeat, type Repeating } from '../../shared/timer.js';
 import type { GatewayMetrics } from '../plugins/metrics.js';
 
 export interface PoolOptions {
@@ -43,11 +45,6 @@ export interface WorkerTarget {
   failedChecks: number;
 }
 
-export interface PoolLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
 export interface ModelListing {
   /** Base model names served by some worker, or the configured name when none has reported. */
   bases: string[];
@@ -67,8 +64,9 @@ export class WorkerPool {
   private targets: WorkerTarget[] = [];
   private rr = 0;
   private closed = false;
-  private healthTimer: NodeJS.Timeout | undefined;
-  private dnsTimer: NodeJS.Timeout | undefined;
+  private readonly timers: Repeating[] = [];
+  /** Whether periodic checks run (after start); a new target is then checked at once. */
+  private started = false;
   private models = new Map<string, ResolvedModel>();
   private listing: ModelListing;
   /** Whether some worker has reported its models since start. */
@@ -78,7 +76,7 @@ export class WorkerPool {
     private readonly options: PoolOptions,
     private readonly defaultModel: string,
     private readonly metrics: GatewayMetrics,
-    private readonly log: PoolLogger,
+    private readonly log: Logger,
   ) {
     this.listing = { bases: [defaultModel], adapters: [] };
     metrics.setOutstandingProbe(() => this.targets);
@@ -90,8 +88,10 @@ export class WorkerPool {
   async start(): Promise<void> {
     if (this.options.dns) await this.resolveDns();
     await this.checkAll();
-    this.repeat(this.options.healthIntervalMs, () => this.checkAll(), 'healthTimer');
-    if (this.options.dns) this.repeat(this.options.resolveIntervalMs, () => this.resolveDns(), 'dnsTimer');
+    if (this.closed) return;
+    this.started = true;
+    this.timers.push(repeat(this.options.healthIntervalMs, () => this.checkAll()));
+    if (this.options.dns) this.timers.push(repeat(this.options.resolveIntervalMs, () => this.resolveDns()));
   }
 
   /** Replaces the target list; targets that stay keep their state and connections. */
@@ -123,7 +123,7 @@ export class WorkerPool {
     }
     this.targets = kept;
     this.rebuildModels();
-    if (wanted.size > 0 && this.healthTimer) void this.checkAll();
+    if (wanted.size > 0 && this.started && !this.closed) void this.checkAll();
   }
 
   get size(): number {
@@ -196,8 +196,7 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.healthTimer);
-    clearTimeout(this.dnsTimer);
+    for (const t of this.timers) t.stop();
     await Promise.all(this.targets.map((t) => t.client.destroy().catch(() => {})));
   }
 
@@ -234,14 +233,6 @@ export class WorkerPool {
     }
     this.models = models;
     this.listing = { bases, adapters };
-  }
-
-  /** Runs `task` every `ms` after the previous run finished, until close. */
-  private repeat(ms: number, task: () => Promise<void>, slot: 'healthTimer' | 'dnsTimer'): void {
-    if (this.closed) return;
-    const timer = setTimeout(() => void task().finally(() => this.repeat(ms, task, slot)), ms);
-    timer.unref();
-    this[slot] = timer;
   }
 
   private async resolveDns(): Promise<void> {

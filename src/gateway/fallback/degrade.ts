@@ -12,6 +12,8 @@
  */
 import { z } from 'zod';
 import { DEGRADE_MODES, DEGRADE_SOURCES, type DegradeMode, type DegradeSource } from '../config.js';
+import type { Logger } from '../../shared/logging.js';
+import { repeat, type Repeating } from '../../shared/timer.js';
 import type { GatewayMetrics } from '../plugins/metrics.js';
 import { isRedisReady, type RedisClient } from '../plugins/redis.js';
 
@@ -26,11 +28,6 @@ export type DegradeSetting = z.infer<typeof DegradeSettingSchema>;
 const StoredSchema = DegradeSettingSchema.extend({ updated_at: z.string() });
 export interface DegradeState extends DegradeSetting {
   updated_at: string;
-}
-
-export interface DegradeLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
 }
 
 export function degradeKey(keyPrefix: string): string {
@@ -48,7 +45,7 @@ export class DegradeSwitch {
   private current: DegradeState;
   private pending = false;
   private subscriber: RedisClient | null = null;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Repeating | undefined;
   private closed = false;
   private readonly key: string;
 
@@ -58,7 +55,7 @@ export class DegradeSwitch {
     initial: { mode: DegradeMode; source: DegradeSource },
     private readonly refreshMs: number,
     private readonly metrics: GatewayMetrics,
-    private readonly log: DegradeLogger,
+    private readonly log: Logger,
   ) {
     this.key = degradeKey(keyPrefix);
     this.current = { mode: initial.mode, source: initial.source, updated_at: new Date(0).toISOString() };
@@ -87,7 +84,7 @@ export class DegradeSwitch {
     });
     this.subscriber.on('message', (_channel: string, message: string) => this.apply(message, 'pubsub'));
     await this.refresh();
-    this.schedule();
+    if (!this.closed) this.timer = repeat(this.refreshMs, () => this.refresh());
   }
 
   /** Changes the switch. `stored` says whether every replica will see it or only this one. */
@@ -109,18 +106,10 @@ export class DegradeSwitch {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.timer?.stop();
     // The subscriber is ours (a duplicate); the injected client is its owner's to close.
     this.subscriber?.disconnect();
     this.subscriber = null;
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    this.timer = setTimeout(() => {
-      void this.refresh().finally(() => this.schedule());
-    }, this.refreshMs);
-    this.timer.unref();
   }
 
   private async refresh(): Promise<void> {

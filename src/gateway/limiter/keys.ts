@@ -22,7 +22,8 @@ export function keyPart(subject: string): string {
   return `~${createHash('sha256').update(subject, 'utf8').digest('base64url')}`;
 }
 
-export type BucketName = 'requests' | 'tokens' | 'global-requests' | 'global-tokens';
+export const BUCKET_NAMES = ['requests', 'tokens', 'global-requests', 'global-tokens'] as const;
+export type BucketName = (typeof BUCKET_NAMES)[number];
 
 export interface BucketKeys {
   requests: string;

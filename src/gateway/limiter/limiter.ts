@@ -9,21 +9,24 @@
  * to its buckets before taking; a timer sends the ones that have waited `refundFlushMs` (a tenant
  * that went quiet). So a steady stream of requests costs exactly one command each.
  *
- * A cost above a bucket's burst could never be admitted, so it is refused with 400
- * TOKEN_BUDGET_EXCEEDED before Redis is asked (an endless 429 would be a lie).
+ * Every outcome is data, a Decision with its `outcome` (allowed, limited, too_large, fail_open,
+ * fail_closed) and what the caller needs to say why, as upstash's RatelimitResponse is; only the
+ * HTTP edge (plugin.ts) turns a refusal into an error. A cost above a bucket's burst could never
+ * be admitted, so it is `too_large` before Redis is asked (an endless 429 would be a lie).
  *
  * What is atomic: each script call. Across replicas nothing else is shared: the exactness of the
  * limits comes from Redis running scripts one at a time.
  *
  * On failure: when Redis is not connected, or a command fails (no offline queue, a short command
  * timeout), the outage policy decides: `local` takes from in-process buckets of capacity ÷
- * replicas, `fail-open` admits, `fail-closed` refuses with 503 REDIS_UNAVAILABLE. After a failure
+ * replicas, `fail-open` admits, `fail-closed` refuses (the edge answers 503). After a failure
  * Redis is not asked again for `outage.retryMs`, or until the connection reports ready, so no
  * request waits on a dead Redis. A refund whose command failed is dropped, not retried: the
  * command may have run, and a refund applied twice would hand out tokens nobody returned.
  */
 import { Cluster } from 'ioredis';
-import { AppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logging.js';
+import { repeat, type Repeating } from '../../shared/timer.js';
 import { redisErrorKind, type RedisClient } from '../plugins/redis.js';
 import {
   defineBucketScript,
@@ -67,6 +70,8 @@ export interface Reservation {
 }
 
 export interface Decision {
+  /** `allowed` and `fail_open` admit, the others refuse */
+  outcome: DecisionOutcome;
   allowed: boolean;
   source: DecisionSource;
   subject: Subject;
@@ -74,9 +79,12 @@ export interface Decision {
   tokens: number;
   /** requests, tokens, then the global buckets in force; empty when admitted without checking (fail-open) */
   buckets: BucketState[];
-  /** the bucket that was short (the one with the longest wait) */
+  /** the bucket that was short (the one with the longest wait), or for too_large the one the cost exceeds */
   limitedBy: BucketName | null;
+  /** limited: when the cost will fit; fail_closed: when Redis is tried again */
   retryAfterMs: number;
+  /** too_large: the most tokens the bucket named by `limitedBy` holds */
+  capacity: number | null;
   reservation: Reservation | null;
 }
 
@@ -86,18 +94,13 @@ interface PendingRefund {
   sinceMs: number;
 }
 
-export interface LimiterLog {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
-
 export interface LimiterOptions {
   config: LimitsConfig;
   /** null: no Redis at all; every decision is local */
   redis: RedisClient | null;
   keyPrefix: string;
   metrics: LimiterMetrics;
-  log?: LimiterLog;
+  log?: Logger;
 }
 
 export class Limiter {
@@ -105,10 +108,10 @@ export class Limiter {
   private readonly config: LimitsConfig;
   private readonly redis: RedisClient | null;
   private readonly metrics: LimiterMetrics;
-  private readonly log: LimiterLog | undefined;
+  private readonly log: Logger | undefined;
   private readonly local: LocalBuckets;
   private readonly pending = new Map<string, PendingRefund>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: Repeating;
   private readonly onReady = () => {
     this.skipUntilMs = 0;
   };
@@ -144,8 +147,7 @@ export class Limiter {
     };
     this.currentMode = redis ? 'redis' : 'local';
     setMode(this.metrics, this.currentMode);
-    this.timer = setInterval(() => this.tick(), config.refundFlushMs);
-    this.timer.unref();
+    this.timer = repeat(config.refundFlushMs, () => this.tick());
   }
 
   get mode(): LimiterMode {
@@ -160,14 +162,14 @@ export class Limiter {
   }
 
   /**
-   * Decides one request: takes one request token and `cost` LLM tokens from the subject's
-   * buckets (and the global ones), all or nothing. Throws AppError TOKEN_BUDGET_EXCEEDED when the
-   * cost can never fit, REDIS_UNAVAILABLE under `fail-closed` when Redis cannot answer.
+   * One request: takes a request token and `cost` LLM tokens from the subject's buckets (and the
+   * global ones), all or nothing. Never throws: a refusal is a Decision too.
    */
   async admit(subject: Subject, cost: TokenCost = NO_TOKENS): Promise<Decision> {
     const started = performance.now();
     const tokens = cost.promptTokens + cost.maxTokens;
-    this.checkFits(subject, cost, tokens);
+    const tooLarge = this.tooLarge(subject, tokens);
+    if (tooLarge) return tooLarge;
     const take: Take = { requests: 1, tokens, refund: 0 };
     if (this.redis && this.redisUsable(started)) {
       take.refund = this.takePending(subject.id);
@@ -203,23 +205,19 @@ export class Limiter {
 
   /** Sends every pending refund now (at shutdown), stops the timer and lets go of the client. */
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.timer.stop();
     await this.flush(0);
     this.redis?.off('ready', this.onReady);
   }
 
-  private checkFits(subject: Subject, cost: TokenCost, tokens: number): void {
+  /** A cost no bucket could ever hold: `too_large`, without asking Redis. */
+  private tooLarge(subject: Subject, tokens: number): Decision | null {
     for (const spec of subject.specs) {
       if (spec.unit !== 'tokens' || tokens <= spec.burst) continue;
       this.count(spec.name, 'too_large', 'none');
-      const whose = spec.name === 'tokens' ? `the token bucket of ${subject.label}` : 'the service-wide token bucket';
-      throw new AppError(
-        'TOKEN_BUDGET_EXCEEDED',
-        `this request needs ${tokens} tokens (${cost.promptTokens} in the prompt + max_tokens ${cost.maxTokens}), ` +
-          `but ${whose} holds at most ${spec.burst}; lower max_tokens or shorten the messages`,
-        { param: 'max_tokens' },
-      );
+      return { outcome: 'too_large', allowed: false, source: 'none', subject, tokens, buckets: [], limitedBy: spec.name, retryAfterMs: 0, capacity: spec.burst, reservation: null };
     }
+    return null;
   }
 
   private decide(subject: Subject, reply: ScriptReply, source: 'redis' | 'local', tokens: number, started: number): Decision {
@@ -249,7 +247,7 @@ export class Limiter {
     }
     this.timers[source].observe((performance.now() - started) / 1000);
     const reservation: Reservation | null = allowed && tokens > 0 ? { subject, tokens, source, settled: false } : null;
-    return { allowed, source, subject, tokens, buckets, limitedBy, retryAfterMs, reservation };
+    return { outcome: allowed ? 'allowed' : 'limited', allowed, source, subject, tokens, buckets, limitedBy, retryAfterMs, capacity: null, reservation };
   }
 
   private outage(subject: Subject, take: Take, started: number): Decision {
@@ -259,12 +257,19 @@ export class Limiter {
     const outcome = policy === 'fail-open' ? 'fail_open' : 'fail_closed';
     for (const spec of subject.specs) this.count(spec.name, outcome, 'none');
     this.timers.none.observe((performance.now() - started) / 1000);
-    if (policy === 'fail-open') {
-      return { allowed: true, source: 'none', subject, tokens: take.tokens, buckets: [], limitedBy: null, retryAfterMs: 0, reservation: null };
-    }
-    throw new AppError('REDIS_UNAVAILABLE', 'rate limits cannot be checked right now (Redis is unavailable); retry shortly', {
-      retryAfter: Math.max(1, Math.ceil(this.config.outage.retryMs / 1000)),
-    });
+    const allowed = policy === 'fail-open';
+    return {
+      outcome,
+      allowed,
+      source: 'none',
+      subject,
+      tokens: take.tokens,
+      buckets: [],
+      limitedBy: null,
+      retryAfterMs: allowed ? 0 : this.config.outage.retryMs,
+      capacity: null,
+      reservation: null,
+    };
   }
 
   private redisUsable(nowMs: number): boolean {

@@ -1,12 +1,16 @@
 /**
  * The limiter's metrics, on the gateway's own Registry.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { FAST_BUCKETS } from '../../shared/metrics.js';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { FAST_BUCKETS, counter, gauge, histogram } from '../../shared/metrics.js';
+import { REDIS_ERROR_KINDS } from '../plugins/redis.js';
 import type { OutagePolicy } from './config.js';
+import { BUCKET_NAMES } from './keys.js';
 
-export type DecisionOutcome = 'allowed' | 'limited' | 'too_large' | 'fail_open' | 'fail_closed';
-export type DecisionSource = 'redis' | 'local' | 'none';
+export const DECISION_OUTCOMES = ['allowed', 'limited', 'too_large', 'fail_open', 'fail_closed'] as const;
+export type DecisionOutcome = (typeof DECISION_OUTCOMES)[number];
+export const DECISION_SOURCES = ['redis', 'local', 'none'] as const;
+export type DecisionSource = (typeof DECISION_SOURCES)[number];
 export type LimiterMode = 'redis' | OutagePolicy;
 export const LIMITER_MODES: readonly LimiterMode[] = ['redis', 'local', 'fail-open', 'fail-closed'];
 
@@ -19,41 +23,34 @@ export interface LimiterMetrics {
 }
 
 export function createLimiterMetrics(registry: Registry): LimiterMetrics {
-  const registers = [registry];
-  const metrics: LimiterMetrics = {
-    decisions: new Counter({
+  return {
+    decisions: counter(registry, {
       name: 'gateway_ratelimit_decisions_total',
       help: 'Rate-limit decisions by bucket and outcome: every bucket of an admitted request counts `allowed`; of a refused one, the buckets that were short count `limited`',
-      labelNames: ['bucket', 'outcome', 'source'] as const,
-      registers,
+      labels: { bucket: BUCKET_NAMES, outcome: DECISION_OUTCOMES, source: DECISION_SOURCES },
     }),
-    redisErrors: new Counter({
+    redisErrors: counter(registry, {
       name: 'gateway_ratelimit_redis_errors_total',
       help: 'Failed limiter commands by kind (timeout, unavailable, script, other)',
-      labelNames: ['kind'] as const,
-      registers,
+      labels: { kind: REDIS_ERROR_KINDS },
     }),
-    duration: new Histogram({
+    duration: histogram(registry, {
       name: 'gateway_ratelimit_duration_seconds',
       help: 'Time spent deciding one request, by where the decision was made',
-      labelNames: ['source'] as const,
+      labels: { source: DECISION_SOURCES },
       buckets: FAST_BUCKETS,
-      registers,
     }),
-    mode: new Gauge({
+    mode: gauge(registry, {
       name: 'gateway_ratelimit_mode',
       help: 'Where limits are decided now: 1 for the current mode (redis, or the outage policy in force), 0 for the others',
-      labelNames: ['mode'] as const,
-      registers,
+      labels: { mode: LIMITER_MODES },
     }),
-    refundedTokens: new Counter({
+    refundedTokens: counter(registry, {
       name: 'gateway_ratelimit_refunded_tokens_total',
       help: 'Reserved LLM tokens given back because the answer used fewer',
-      labelNames: ['source'] as const,
-      registers,
+      labels: { source: ['redis', 'local'] },
     }),
   };
-  return metrics;
 }
 
 export function setMode(metrics: LimiterMetrics, mode: LimiterMode): void {

@@ -30,7 +30,8 @@ import type { LimitsConfig } from './config.js';
 import { openaiDuration, rateLimitHeaders } from './headers.js';
 import { Limiter, type Decision, type TokenCost } from './limiter.js';
 import { createLimiterMetrics } from './metrics.js';
-import type { Subject, Tenant } from './policy.js';
+import type { Subject } from './policy.js';
+import type { Tenant } from '../plugins/auth.js';
 
 /** What the limiter knows about one request. */
 export interface RequestLimit {
@@ -83,6 +84,12 @@ function storeClass(limiter: Limiter, tickets: Map<string, RequestLimit>) {
       limiter.admit(limit.subject, limit.cost).then(
         (decision) => {
           limit.decision = decision;
+          // Refusals other than a short bucket are not 429s: they leave as their own errors.
+          const refused = refusalError(decision, limit.cost);
+          if (refused) {
+            cb(refused);
+            return;
+          }
           const requests = decision.buckets[0];
           cb(null, decision.allowed ? { current: 1, ttl: requests?.resetMs ?? 0 } : { current: 2, ttl: Math.max(1000, decision.retryAfterMs) });
         },
@@ -105,6 +112,28 @@ const BUCKET_WORDS: Record<string, string> = {
   'global-requests': 'requests (service-wide)',
   'global-tokens': 'tokens (service-wide)',
 };
+
+/**
+ * The HTTP edge for the refusals that are not a short bucket: a cost no bucket could ever hold
+ * (400 TOKEN_BUDGET_EXCEEDED) and Redis unavailable under fail-closed (503 REDIS_UNAVAILABLE).
+ */
+export function refusalError(decision: Decision, cost: TokenCost): AppError | null {
+  if (decision.outcome === 'too_large') {
+    const whose = decision.limitedBy === 'tokens' ? `the token bucket of ${decision.subject.label}` : 'the service-wide token bucket';
+    return new AppError(
+      'TOKEN_BUDGET_EXCEEDED',
+      `this request needs ${decision.tokens} tokens (${cost.promptTokens} in the prompt + max_tokens ${cost.maxTokens}), ` +
+        `but ${whose} holds at most ${decision.capacity}; lower max_tokens or shorten the messages`,
+      { param: 'max_tokens' },
+    );
+  }
+  if (decision.outcome === 'fail_closed') {
+    return new AppError('REDIS_UNAVAILABLE', 'rate limits cannot be checked right now (Redis is unavailable); retry shortly', {
+      retryAfter: Math.max(1, Math.ceil(decision.retryAfterMs / 1000)),
+    });
+  }
+  return null;
+}
 
 /** The 429 message: which bucket was short, its limits, and when to come back. */
 export function limitedMessage(decision: Decision): string {

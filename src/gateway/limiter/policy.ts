@@ -7,13 +7,7 @@ import { normalizeIP } from '@fastify/rate-limit';
 import type { BucketSpec } from './bucket-script.js';
 import type { BucketConfig, LimitsConfig } from './config.js';
 import { KeySpace, type BucketKeys } from './keys.js';
-
-/** What authentication puts on a request. */
-export interface Tenant {
-  name: string;
-  tier: string;
-  anonymous: boolean;
-}
+import type { Tenant } from '../plugins/auth.js';
 
 export interface Subject {
   /** `t:<tenant>` or `ip:<address>`, before escaping */

@@ -12,6 +12,8 @@
  */
 import { request } from 'undici';
 import type { ChatMessage, GenerateRequestInput } from '../../protocol/schemas.js';
+import type { Logger } from '../../shared/logging.js';
+import { repeat, type Repeating } from '../../shared/timer.js';
 import { ChatGLMTokenizer } from '../../tokenizer/tokenizer.js';
 import type { WorkerPool } from '../dispatch/pool.js';
 
@@ -80,22 +82,17 @@ export function promptTokens(generate: GenerateRequestInput, counter: TokenCount
 /** A tokenizer.model is about a megabyte; anything far larger is not one. */
 const MAX_TOKENIZER_BYTES = 64 * 1024 * 1024;
 
-export interface CounterLog {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
 /**
  * The gateway's current counter: the upper bound, until a tokenizer is loaded from a file at
  * start or fetched from a healthy worker (tried every `intervalMs` until one answers).
  */
 export class PromptCounter {
   private counter: TokenCounter = UPPER_BOUND_COUNTER;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Repeating | undefined;
   private fetching = false;
   private warned = false;
 
-  constructor(private readonly log: CounterLog) {}
+  constructor(private readonly log: Logger) {}
 
   get exact(): boolean {
     return this.counter !== UPPER_BOUND_COUNTER;
@@ -139,13 +136,12 @@ export class PromptCounter {
         this.fetching = false;
       }
     };
-    this.timer = setInterval(() => void attempt(), intervalMs);
-    this.timer.unref();
+    this.timer = repeat(intervalMs, attempt);
     void attempt();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.timer?.stop();
     this.timer = undefined;
   }
 }

@@ -11,9 +11,12 @@
  * The admin token is also configured as a SHA-256 hash and compared in constant time.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import fp from 'fastify-plugin';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { AppError } from '../../shared/errors.js';
-import type { ApiKeyConfig } from '../config.js';
+import type { GatewayConfig, ApiKeyConfig } from '../config.js';
 
+/** Who is asking: the one tenant type of the gateway (auth makes it, the limiter keys its buckets by it). */
 export interface Tenant {
   name: string;
   tier: string;
@@ -93,3 +96,48 @@ export class AdminAuth {
     if (!timingSafeEqual(presented, this.expected)) throw invalidKey();
   }
 }
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by `app.authenticate` (the /v1 routes); null elsewhere. */
+    tenant: Tenant | null;
+  }
+  interface FastifyInstance {
+    apiAuth: ApiKeyAuth;
+    adminAuth: AdminAuth;
+    /** onRequest hook: the API key → `request.tenant`, or 401. */
+    authenticate: onRequestHookHandler;
+    /** onRequest hook: the bearer admin token, or 401/403. */
+    requireAdmin: onRequestHookHandler;
+  }
+}
+
+async function authPlugin(app: FastifyInstance, options: { auth: GatewayConfig['auth'] }): Promise<void> {
+  const { auth } = options;
+  const apiAuth = new ApiKeyAuth(auth.keys, { enabled: auth.anonymous, tier: auth.anonymousTier });
+  const adminAuth = new AdminAuth(auth.adminTokenSha256);
+  app.decorate('apiAuth', apiAuth);
+  app.decorate('adminAuth', adminAuth);
+  app.decorateRequest('tenant', null);
+  // Callback hooks, not async ones: an async hook costs a promise per request.
+  app.decorate('authenticate', function (request, _reply, done) {
+    try {
+      request.tenant = apiAuth.authenticate(request.headers.authorization, request.headers['x-api-key'], request.ip);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    done();
+  } as onRequestHookHandler);
+  app.decorate('requireAdmin', function (request, _reply, done) {
+    try {
+      adminAuth.check(request.headers.authorization);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    done();
+  } as onRequestHookHandler);
+}
+
+export default fp(authPlugin, { name: 'auth', fastify: '5.x' });

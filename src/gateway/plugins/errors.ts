@@ -4,6 +4,7 @@
  * field at fault, and our AppErrors. Anything else is a 500 and is logged; a client's bad input
  * never lands there.
  */
+import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, errorEnvelope } from '../../shared/errors.js';
@@ -45,7 +46,13 @@ export function toAppError(err: unknown): AppError {
   return new AppError('INTERNAL', 'internal error', { cause: err });
 }
 
-export function installErrorHandlers(app: FastifyInstance): void {
+/**
+ * The plugin: the error and not-found handlers for the whole app (wrapped with fastify-plugin, so
+ * they are the root's), and JSON as the only body type (anything else is a 415, not a string body
+ * that fails validation).
+ */
+async function errorsPlugin(app: FastifyInstance): Promise<void> {
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err, request, reply) => {
     const e = toAppError(err);
     // A bug is an error; an unavailable service (open breaker, fallback off) is expected and
@@ -62,3 +69,5 @@ export function installErrorHandlers(app: FastifyInstance): void {
     return reply.status(e.status).send(errorEnvelope(e));
   });
 }
+
+export default fp(errorsPlugin, { name: 'errors', fastify: '5.x' });

@@ -1,135 +1,113 @@
 /**
- * The gateway's metrics, on a Registry of its own. Label children that every request touches are
- * looked up once and kept (`httpChild`), so the hot path does no label hashing.
+ * The gateway's metrics, on a Registry of its own, and the plugin that decorates them as
+ * `app.metrics` and counts every HTTP answer. Label children that every request touches are
+ * looked up once and kept (`httpChild`), so the hot path does no label hashing. Series whose
+ * label values are known are made at zero at start (src/shared/metrics.ts says why).
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { LATENCY_BUCKETS, TOKEN_LATENCY_BUCKETS, createRegistry } from '../../shared/metrics.js';
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import type { Counter, Histogram, Registry } from 'prom-client';
+import { LATENCY_BUCKETS, TOKEN_LATENCY_BUCKETS, counter, createRegistry, gauge, histogram } from '../../shared/metrics.js';
 import { DEGRADE_MODES, DEGRADE_SOURCES } from '../config.js';
+import { FALLBACK_REASONS } from '../fallback/knowledge-base.js';
+
+/** opossum's events the breaker counts. */
+export const BREAKER_EVENTS = ['success', 'failure', 'timeout', 'reject', 'open', 'halfOpen', 'close', 'semaphoreLocked', 'shutdown'] as const;
+/** How one dispatch attempt on a worker ended. */
+export const WORKER_ATTEMPT_RESULTS = ['ok', 'client_error', 'overloaded', 'failed', 'timeout', 'cancelled'] as const;
+/** How an answer ended, for its end-to-end latency (a refused answer counts as failed). */
+export const ANSWER_OUTCOMES = ['done', 'cancelled', 'failed', 'degraded'] as const;
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
 export function createGatewayMetrics(registry: Registry = createRegistry('gateway')) {
-  const registers = [registry];
-  const httpRequests = new Counter({
+  const httpRequests = counter(registry, {
     name: 'gateway_http_requests_total',
     help: 'HTTP requests answered, by route, method and status',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers,
+    labels: { route: [], method: [], status: [] },
   });
-  const httpDuration = new Histogram({
+  const httpDuration = histogram(registry, {
     name: 'gateway_http_request_duration_seconds',
     help: 'Time from request to the end of the response, by route',
-    labelNames: ['route'] as const,
+    labels: { route: [] },
     buckets: LATENCY_BUCKETS,
-    registers,
   });
-  const ttft = new Histogram({
+  const ttft = histogram(registry, {
     name: 'gateway_time_to_first_token_seconds',
     help: 'Time from the request to the first generated token (worker answers only)',
     buckets: LATENCY_BUCKETS,
-    registers,
   });
-  const interToken = new Histogram({
+  const interToken = histogram(registry, {
     name: 'gateway_inter_token_latency_seconds',
     help: 'Time between consecutive token events of one answer',
     buckets: TOKEN_LATENCY_BUCKETS,
-    registers,
   });
-  const e2e = new Histogram({
+  const e2e = histogram(registry, {
     name: 'gateway_e2e_request_latency_seconds',
     help: 'Time from the request to the last token of the answer, by outcome',
-    labelNames: ['outcome'] as const,
+    labels: { outcome: ANSWER_OUTCOMES },
     buckets: LATENCY_BUCKETS,
-    registers,
   });
-  const promptTokens = new Counter({
-    name: 'gateway_prompt_tokens_total',
-    help: 'Prompt tokens of worker answers',
-    registers,
-  });
-  const completionTokens = new Counter({
-    name: 'gateway_completion_tokens_total',
-    help: 'Completion tokens of worker answers',
-    registers,
-  });
-  const inFlight = new Gauge({
-    name: 'gateway_requests_in_flight',
-    help: 'Answers (worker or fallback) being produced right now',
-    registers,
-  });
-  const breakerState = new Gauge({
-    name: 'gateway_breaker_state',
-    help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
-    registers,
-  });
-  const breakerEvents = new Counter({
+  const promptTokens = counter(registry, { name: 'gateway_prompt_tokens_total', help: 'Prompt tokens of worker answers' });
+  const completionTokens = counter(registry, { name: 'gateway_completion_tokens_total', help: 'Completion tokens of worker answers' });
+  const inFlight = gauge(registry, { name: 'gateway_requests_in_flight', help: 'Answers (worker or fallback) being produced right now' });
+  const breakerState = gauge(registry, { name: 'gateway_breaker_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open' });
+  const breakerEvents = counter(registry, {
     name: 'gateway_breaker_events_total',
     help: 'Circuit breaker events (success, failure, timeout, reject, open, halfOpen, close, ...)',
-    labelNames: ['event'] as const,
-    registers,
+    labels: { event: BREAKER_EVENTS },
   });
-  const degradeMode = new Gauge({
+  const degradeMode = gauge(registry, {
     name: 'gateway_degrade_mode',
     help: 'Degrade switch: 1 for the mode and source in force, 0 for the others',
-    labelNames: ['mode', 'source'] as const,
-    registers,
+    labels: { mode: DEGRADE_MODES, source: DEGRADE_SOURCES },
   });
   let storeUp: () => boolean = () => false;
-  new Gauge({
+  gauge(registry, {
     name: 'gateway_degrade_store_up',
     help: '1 when the degrade flag is shared through Redis, 0 when the gateway runs on its in-process copy',
-    registers,
     collect() {
       this.set(storeUp() ? 1 : 0);
     },
   });
-  const fallbackAnswers = new Counter({
+  const fallbackAnswers = counter(registry, {
     name: 'gateway_fallback_answers_total',
     help: 'Answers given by the fallback, by source and reason',
-    labelNames: ['source', 'reason'] as const,
-    registers,
+    labels: { source: DEGRADE_SOURCES, reason: FALLBACK_REASONS },
   });
-  const knowledgeBaseSearches = new Counter({
+  const knowledgeBaseSearches = counter(registry, {
     name: 'gateway_knowledge_base_searches_total',
     help: 'Knowledge base look-ups by the fallback: answered from the per-question cache (hit) or searched (miss)',
-    labelNames: ['cache'] as const,
-    registers,
+    labels: { cache: ['hit', 'miss'] },
   });
-  // Bound once: a look-up is on the degraded hot path. Both series start at 0, so a hit ratio exists from the first scrape.
+  // Bound once: a look-up is on the degraded hot path.
   const knowledgeBaseHit = knowledgeBaseSearches.labels('hit');
   const knowledgeBaseMiss = knowledgeBaseSearches.labels('miss');
-  knowledgeBaseHit.inc(0);
-  knowledgeBaseMiss.inc(0);
-  const workerHealthy = new Gauge({
+  const workerHealthy = gauge(registry, {
     name: 'gateway_worker_healthy',
     help: '1 when the worker passed its last health check',
-    labelNames: ['worker'] as const,
-    registers,
+    labels: { worker: [] },
   });
   // Read from the pool at scrape time: setting a labelled gauge twice per request costs more
   // than the rest of the pool's bookkeeping.
   let outstanding: () => Iterable<{ url: string; outstanding: number }> = () => [];
-  new Gauge({
+  gauge(registry, {
     name: 'gateway_worker_outstanding_requests',
     help: 'Requests sent to the worker and not yet finished',
-    labelNames: ['worker'] as const,
-    registers,
+    labels: { worker: [] },
     collect() {
       this.reset();
       for (const t of outstanding()) this.labels(t.url).set(t.outstanding);
     },
   });
-  const workerAttempts = new Counter({
+  const workerAttempts = counter(registry, {
     name: 'gateway_worker_attempts_total',
     help: 'Dispatch attempts on workers, by result (ok, client_error, overloaded, failed, timeout, cancelled)',
-    labelNames: ['result'] as const,
-    registers,
+    labels: { result: WORKER_ATTEMPT_RESULTS },
   });
-
-  const workerRestarts = new Counter({
+  const workerRestarts = counter(registry, {
     name: 'gateway_worker_restarts_total',
     help: 'Local worker processes restarted by the supervisor after they exited',
-    registers,
   });
 
   const httpChildren = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<'route'> }>();
@@ -191,3 +169,28 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     workerRestarts,
   };
 }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: GatewayMetrics;
+  }
+}
+
+export interface MetricsPluginOptions {
+  /** Metrics made by the caller (tests, benchmarks); absent: a new Registry. */
+  metrics?: GatewayMetrics | undefined;
+}
+
+async function metricsPlugin(app: FastifyInstance, options: MetricsPluginOptions): Promise<void> {
+  const metrics = options.metrics ?? createGatewayMetrics();
+  app.decorate('metrics', metrics);
+  // A callback hook, not an async one: an async hook costs a promise per request.
+  app.addHook('onResponse', (request, reply, done) => {
+    const child = metrics.httpChild(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
+    child.count.inc();
+    child.duration.observe(reply.elapsedTime / 1000);
+    done();
+  });
+}
+
+export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x' });

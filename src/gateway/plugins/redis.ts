@@ -1,13 +1,17 @@
 /**
- * The gateway's Redis connection: a URL, Sentinel or Cluster, through ioredis.
+ * The gateway's Redis connection: a URL, Sentinel or Cluster, through ioredis, and the plugin that
+ * decorates it as `app.redis` (null: no Redis).
  *
  * Policy for a Redis that is slow or gone: no offline queue and a short command timeout, so a
  * command fails fast instead of holding a request; reconnection goes on in the background for
  * ever with capped backoff, so when Redis returns it is used again without a restart. What a
  * failed command means (fail open, fail closed, local state) is each consumer's decision.
  */
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
 import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis';
 import { z } from 'zod';
+import { sleep } from '../../shared/net.js';
 
 export const RedisConfigSchema = z
   .object({
@@ -95,7 +99,9 @@ export function isRedisReady(client: RedisClient | null): boolean {
 }
 
 /** Classifies a Redis failure for the `*_redis_errors_total{kind}` metrics. */
-export function redisErrorKind(err: unknown): 'timeout' | 'unavailable' | 'script' | 'other' {
+export const REDIS_ERROR_KINDS = ['timeout', 'unavailable', 'script', 'other'] as const;
+
+export function redisErrorKind(err: unknown): (typeof REDIS_ERROR_KINDS)[number] {
   const message = err instanceof Error ? err.message : String(err);
   if (/timed? ?out/i.test(message)) return 'timeout';
   if (/enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|not writeable|Stream isn't writeable|max retries/i.test(message)) {
@@ -104,3 +110,43 @@ export function redisErrorKind(err: unknown): 'timeout' | 'unavailable' | 'scrip
   if (/ERR .*script|NOSCRIPT|user_script/i.test(message)) return 'script';
   return 'other';
 }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redis: RedisClient | null;
+  }
+}
+
+export interface RedisPluginOptions {
+  config: RedisConfig;
+  /** A client to use, which the app never closes; null: no Redis; absent: made from `config`. */
+  client?: RedisClient | null | undefined;
+}
+
+/**
+ * Makes (or takes) the client, waits up to the connect timeout for it to be ready so that the
+ * first requests find it, and closes only a client it made. A lost connection is logged once
+ * until it is back: what it means is each consumer's decision.
+ */
+async function redisPlugin(app: FastifyInstance, options: RedisPluginOptions): Promise<void> {
+  const own = options.client === undefined;
+  const redis = own ? createRedis(options.config, 'gateway') : options.client!;
+  app.decorate<RedisClient | null>('redis', redis);
+  if (!redis) return;
+  if (own) {
+    let warned = false;
+    redis.on('error', (err: Error) => {
+      if (!warned) app.log.warn({ err: err.message }, 'Redis unreachable: shared state (limits, degrade flag) is kept in-process until it is back');
+      warned = true;
+    });
+    redis.on('ready', () => {
+      if (warned) app.log.info('Redis reachable again');
+      warned = false;
+    });
+    app.addHook('onClose', async () => redis.disconnect());
+  }
+  const end = Date.now() + options.config.connectTimeoutMs;
+  while (redis.status !== 'ready' && Date.now() < end) await sleep(10);
+}
+
+export default fp(redisPlugin, { name: 'redis', fastify: '5.x' });

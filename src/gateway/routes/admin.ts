@@ -2,7 +2,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Gateway } from '../app.js';
 import { DEGRADE_MODES, DEGRADE_SOURCES } from '../config.js';
 
 const DegradeBody = z
@@ -13,13 +12,11 @@ const DegradeBody = z
   })
   .strict();
 
-export async function adminRoutes(app: FastifyInstance, gw: Gateway): Promise<void> {
+export default async function adminRoutes(app: FastifyInstance): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const { adminAuth, degrade, pool, breaker, answerer } = gw;
+  const { degrade, pool, breaker, answerer } = app;
 
-  r.addHook('onRequest', async (request) => {
-    adminAuth.check(request.headers.authorization);
-  });
+  r.addHook('onRequest', app.requireAdmin);
 
   r.get('/admin/degrade', { schema: { summary: 'The degrade switch', tags: ['admin'] } }, async () => ({
     ...degrade.state,

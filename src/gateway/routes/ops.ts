@@ -1,9 +1,8 @@
-/** Operational routes: liveness, readiness, metrics, and the model list. */
+/** Operational routes: liveness, readiness and metrics (no API key). */
 import type { FastifyInstance } from 'fastify';
-import type { Gateway } from '../app.js';
 
-export async function opsRoutes(app: FastifyInstance, gw: Gateway): Promise<void> {
-  const { pool, degrade, answerer, metrics } = gw;
+export default async function opsRoutes(app: FastifyInstance): Promise<void> {
+  const { pool, degrade, answerer, metrics } = app;
 
   app.get('/healthz', { schema: { summary: 'The process is alive', tags: ['ops'] } }, async () => ({ status: 'ok' }));
 
@@ -23,20 +22,5 @@ export async function opsRoutes(app: FastifyInstance, gw: Gateway): Promise<void
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['ops'] } }, async (_request, reply) => {
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
-  });
-}
-
-/** `GET /v1/models`, behind the API key like the rest of /v1. */
-export async function modelRoutes(app: FastifyInstance, gw: Gateway): Promise<void> {
-  const { pool } = gw;
-  app.get('/v1/models', { schema: { summary: 'The base model and the LoRA adapters', tags: ['openai'] } }, async () => {
-    const { bases, adapters } = pool.listModels();
-    return {
-      object: 'list',
-      data: [
-        ...bases.map((id) => ({ id, object: 'model', created: 0, owned_by: 'glm-legal-serve' })),
-        ...adapters.map((a) => ({ id: a.name, object: 'model', created: 0, owned_by: 'glm-legal-serve', parent: a.base, root: a.base })),
-      ],
-    };
   });
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AppError } from '../../../src/shared/errors.js';
 import type { GenerateEvent } from '../../../src/protocol/schemas.js';
 import { ChatGLMTokenizer } from '../../../src/tokenizer/tokenizer.js';
-import { WorkerMetrics } from '../../../src/worker/metrics.js';
+import { createWorkerMetrics } from '../../../src/worker/metrics.js';
 import { Scheduler, type ScheduledRequest, type SchedulerOptions } from '../../../src/worker/scheduler.js';
 import { GOLDEN_TOKENIZER_DIR } from '../../helpers/paths.js';
 import { ToyEngine, type ToyEngineOptions } from '../../helpers/toy-engine.js';
@@ -15,7 +15,7 @@ const OPTIONS: SchedulerOptions = { maxRunningSequences: 8, maxKvTokens: 4096, m
 
 function setup(engineOptions: ToyEngineOptions = {}, options: Partial<SchedulerOptions> = {}) {
   const engine = new ToyEngine({ banned: [...tok.stopIds], ...engineOptions });
-  const metrics = new WorkerMetrics();
+  const metrics = createWorkerMetrics();
   const scheduler = new Scheduler(engine, tok, { ...OPTIONS, ...options }, metrics);
   return { engine, scheduler, metrics };
 }
@@ -192,7 +192,7 @@ test('a stop id ends the generation without a token event for it', async () => {
     for (let i = 0; i < seqs.length; i++) out[i * engine.info.vocabSize + tok.eosId] = 0;
     return out;
   };
-  const scheduler = new Scheduler(engine, tok, OPTIONS, new WorkerMetrics());
+  const scheduler = new Scheduler(engine, tok, OPTIONS, createWorkerMetrics());
   const events = await run(scheduler, request('eos', [5], { maxTokens: 10 })).done;
   assert.equal(ids(events).length, 1);
   const last = end(events);

@@ -42,38 +42,37 @@ test('the best match answers with its question and score; the canned text below 
   assert.deepEqual(answerer.answer('房东不退押金', 'canned', 'forced').degraded, { source: 'canned', reason: 'forced' });
 });
 
-test('garbage in the knowledge base and canned files is reported with its place', async () => {
+test('garbage in the knowledge base and canned files is reported with its place', async (ctx) => {
   const dir = mkdtempSync(join(tmpdir(), 'kb-test-'));
-  try {
-    const jsonl = join(dir, 'kb.jsonl');
-    writeFileSync(jsonl, '{"id":"a","title":"借款","reply":"还钱"}\nnot json\n{"id":"b"}\n\n[1,2]\n{"id":"a","title":"重复","reply":"同一个 id"}\n');
-    const skips: KnowledgeSkip[] = [];
-    const entries = await loadKnowledgeEntries(jsonl, { onSkip: (s) => skips.push(s) });
-    assert.deepEqual(entries.map((e) => e.id), ['a']);
-    assert.deepEqual(skips.map((p) => p.line), [2, 3, 5, 6]);
-    assert.equal(new KnowledgeBase([...entries, { ...entries[0]!, title: '重复' }]).size, 1, 'a repeated id is indexed once');
+  ctx.after(() => {
+      rmSync(dir, { recursive: true, force: true });
+  });
+  const jsonl = join(dir, 'kb.jsonl');
+  writeFileSync(jsonl, '{"id":"a","title":"借款","reply":"还钱"}\nnot json\n{"id":"b"}\n\n[1,2]\n{"id":"a","title":"重复","reply":"同一个 id"}\n');
+  const skips: KnowledgeSkip[] = [];
+  const entries = await loadKnowledgeEntries(jsonl, { onSkip: (s) => skips.push(s) });
+  assert.deepEqual(entries.map((e) => e.id), ['a']);
+  assert.deepEqual(skips.map((p) => p.line), [2, 3, 5, 6]);
+  assert.equal(new KnowledgeBase([...entries, { ...entries[0]!, title: '重复' }]).size, 1, 'a repeated id is indexed once');
 
-    const canned = join(dir, 'canned.json');
-    writeFileSync(canned, '{"unavailable": ""}');
-    assert.throws(() => loadCannedAnswers(canned), /canned\.json: unavailable:/);
-    writeFileSync(canned, '{"unavailable": "稍后再试", "extra": 1}');
-    assert.throws(() => loadCannedAnswers(canned), /canned\.json/);
-    writeFileSync(canned, '{oops');
-    assert.throws(() => loadCannedAnswers(canned), /canned\.json/);
-    assert.throws(() => loadCannedAnswers(join(dir, 'missing.json')), /missing\.json/);
-    writeFileSync(canned, '{"unavailable": "稍后再试"}');
-    assert.equal(loadCannedAnswers(canned).unavailable, '稍后再试');
-    assert.match(loadCannedAnswers(canned).noMatch, /12348/);
+  const canned = join(dir, 'canned.json');
+  writeFileSync(canned, '{"unavailable": ""}');
+  assert.throws(() => loadCannedAnswers(canned), /canned\.json: unavailable:/);
+  writeFileSync(canned, '{"unavailable": "稍后再试", "extra": 1}');
+  assert.throws(() => loadCannedAnswers(canned), /canned\.json/);
+  writeFileSync(canned, '{oops');
+  assert.throws(() => loadCannedAnswers(canned), /canned\.json/);
+  assert.throws(() => loadCannedAnswers(join(dir, 'missing.json')), /missing\.json/);
+  writeFileSync(canned, '{"unavailable": "稍后再试"}');
+  assert.equal(loadCannedAnswers(canned).unavailable, '稍后再试');
+  assert.match(loadCannedAnswers(canned).noMatch, /12348/);
 
-    const fb = await loadFallback({ path: jsonl, cannedPath: canned, minScore: 0 });
-    assert.match(fb.warnings[0]!, /4 bad lines skipped \(first: line 2/);
-    assert.equal(fb.answerer.answer('借款', 'canned', 'forced').text, '稍后再试');
-    const missing = await loadFallback({ path: join(dir, 'nope.jsonl'), cannedPath: '', minScore: 0 });
-    assert.match(missing.warnings[0]!, /not found: the fallback gives canned answers only/);
-    assert.match(missing.answerer.answer('借款', 'kb', 'forced').text, /暂时繁忙/, 'an empty knowledge base gives the unavailable text');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const fb = await loadFallback({ path: jsonl, cannedPath: canned, minScore: 0 });
+  assert.match(fb.warnings[0]!, /4 bad lines skipped \(first: line 2/);
+  assert.equal(fb.answerer.answer('借款', 'canned', 'forced').text, '稍后再试');
+  const missing = await loadFallback({ path: join(dir, 'nope.jsonl'), cannedPath: '', minScore: 0 });
+  assert.match(missing.warnings[0]!, /not found: the fallback gives canned answers only/);
+  assert.match(missing.answerer.answer('借款', 'kb', 'forced').text, /暂时繁忙/, 'an empty knowledge base gives the unavailable text');
 });
 
 test('common words do not drown the informative ones; answers are cached per question', () => {

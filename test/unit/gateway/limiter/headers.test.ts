@@ -16,7 +16,9 @@ test('durations are written the way OpenAI writes them', () => {
 
 function decision(buckets: Decision['buckets']): Decision {
   return {
+    outcome: 'allowed',
     allowed: true,
+    capacity: null,
     source: 'redis',
     subject: {
       id: 't:acme',
