@@ -22,6 +22,7 @@ const UNIT = 60_000_000;
 const BIG = { perMinute: 1_000_000, burst: 1_000_000 };
 const TIERS = {
   exactRequests: { requests: { perMinute: 60, burst: 40 }, tokens: BIG },
+  exactBatched: { requests: { perMinute: 60, burst: 40 }, tokens: BIG },
   exactTokens: { requests: BIG, tokens: { perMinute: 600, burst: 3000 } },
   refill: { requests: { perMinute: 600, burst: 5 }, tokens: BIG },
   refund: { requests: BIG, tokens: { perMinute: 1, burst: 2000 } },
@@ -105,22 +106,39 @@ async function metric(gateway: GatewayProcess, pattern: RegExp): Promise<number>
 
 const localDecisions = () => Promise.all(gateways.map((g) => metric(g, /^gateway_ratelimit_decisions_total\{.*source="local"/))).then((v) => v.reduce((a, b) => a + b, 0));
 
-test('a burst of 10× the request burst over four replicas admits exactly the burst plus the refill, never one more', async () => {
-  const tenant = 'exactRequests';
+/** 400 requests over `replicas` after ten taken first: exactly the burst plus the refill is admitted, never one more. */
+async function burstIsExact(replicas: GatewayProcess[], tenant: 'exactRequests' | 'exactBatched'): Promise<void> {
   // Ten taken first, so the bucket is ten short and cannot be full again for 10 s: from here on
   // its level is exactly what it was, plus the refill, minus what was taken.
-  for (let i = 0; i < 10; i++) assert.equal((await call(gateways[i % 4]!, '/v1/models', tenant)).status, 200);
+  for (let i = 0; i < 10; i++) assert.equal((await call(replicas[i % 4]!, '/v1/models', tenant)).status, 200);
   const start = await bucket(tenant, 'requests');
-  const replies = await Promise.all(Array.from({ length: 400 }, (_, i) => call(gateways[i % 4]!, '/v1/models', tenant)));
+  const replies = await Promise.all(Array.from({ length: 400 }, (_, i) => call(replicas[i % 4]!, '/v1/models', tenant)));
   const end = await bucket(tenant, 'requests');
   assert.ok(replies.every((r) => r.status === 200 || r.status === 429), 'only admissions and refusals');
-  assert.equal(await localDecisions(), 0, 'every decision was made in Redis');
+  const local = await Promise.all(replicas.map((g) => metric(g, /^gateway_ratelimit_decisions_total\{.*source="local"/)));
+  assert.equal(local.reduce((a, b) => a + b, 0), 0, 'every decision was made in Redis');
   const admitted = replies.filter((r) => r.status === 200).length;
-  const rate = TIERS.exactRequests.requests.perMinute;
+  const rate = TIERS[tenant].requests.perMinute;
   assert.equal(admitted * UNIT, start.level + rate * (end.t - start.t) - end.level, 'taken = what was left + refill − what is left, to the unit');
   assert.ok(end.level < UNIT, 'nothing was left that could have admitted one more');
   assert.equal(admitted, Math.floor((start.level + rate * (end.t - start.t)) / UNIT), 'the whole tokens left and refilled');
   assert.ok(10 + admitted >= 40, 'the burst of 40, and more as it refilled');
+}
+
+test('a burst of 10× the request burst over four replicas admits exactly the burst plus the refill, never one more', async () => {
+  await burstIsExact(gateways, 'exactRequests');
+});
+
+test('the same with admission batches forced large (a 3 ms window): batches of many, and still not one more', async (ctx) => {
+  const batched = await Promise.all([0, 1, 2, 3].map(() => startGatewayProcess(env({ GATEWAY_LIMITS_BATCH_WINDOW_US: '3000', GATEWAY_LIMITS_BATCH_MAX_SIZE: '1024' }))));
+  ctx.after(() => Promise.all(batched.map((g) => g.stop())));
+  await burstIsExact(batched, 'exactBatched');
+  const sums = await Promise.all(batched.map((g) => metric(g, /^gateway_ratelimit_batch_size_sum/)));
+  const counts = await Promise.all(batched.map((g) => metric(g, /^gateway_ratelimit_batch_size_count/)));
+  const total = sums.reduce((a, b) => a + b, 0);
+  const calls = counts.reduce((a, b) => a + b, 0);
+  assert.ok(total >= 410, `every admission went in a batch (${total})`);
+  assert.ok(total / calls > 2, `batches averaged ${(total / calls).toFixed(1)} admissions`);
 });
 
 test('the same for the token bucket with mixed request sizes', async (ctx) => {

@@ -27,44 +27,54 @@ local UNIT = 60000000
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])   -- Redis time, µs
 
-local levels = {}
-local fits = true
-for i = 1, #KEYS do
-  local key      = KEYS[i]                            -- the bucket: "<level> <µs>"
-  local capacity = tonumber(ARGV[4 * i - 3]) * UNIT   -- burst, in units
-  local rate     = tonumber(ARGV[4 * i - 2])          -- tokens per minute = units per µs
-  local cost     = tonumber(ARGV[4 * i - 1]) * UNIT   -- what this request takes
-  local refund   = tonumber(ARGV[4 * i]) * UNIT       -- what earlier requests give back
+local calls = tonumber(ARGV[1])   -- requests in this batch, taken one after the other
+local reply = { now }
+local k = 0                       -- KEYS used by the calls before this one
+local a = 2                       -- next ARGV
+for c = 1, calls do
+  local n = tonumber(ARGV[a])     -- buckets of this call
+  a = a + 1
+  local levels = {}
+  local fits = true
+  for i = 1, n do
+    local key      = KEYS[k + i]                        -- the bucket: "<level> <µs>"
+    local capacity = tonumber(ARGV[a]) * UNIT           -- burst, in units
+    local rate     = tonumber(ARGV[a + 1])              -- tokens per minute = units per µs
+    local cost     = tonumber(ARGV[a + 2]) * UNIT       -- what this request takes
+    local refund   = tonumber(ARGV[a + 3]) * UNIT       -- what earlier requests give back
+    a = a + 4
 
-  local level = capacity
-  local state = redis.call('GET', key)
-  if state then
-    local stored, since = string.match(state, '^(%d+) (%d+)$')
-    stored, since = tonumber(stored), tonumber(since)
-    if stored and since then
-      local elapsed = math.max(0, now - since)
-      if elapsed * rate < capacity - stored then level = stored + elapsed * rate end
+    local level = capacity
+    local state = redis.call('GET', key)
+    if state then
+      local stored, since = string.match(state, '^(%d+) (%d+)$')
+      stored, since = tonumber(stored), tonumber(since)
+      if stored and since then
+        local elapsed = math.max(0, now - since)
+        if elapsed * rate < capacity - stored then level = stored + elapsed * rate end
+      end
     end
+    level = math.min(capacity, level + refund)
+    if level < cost then fits = false end
+    levels[i] = { key, capacity, rate, cost, level }
   end
-  level = math.min(capacity, level + refund)
-  if level < cost then fits = false end
-  levels[i] = { key, capacity, rate, cost, level }
-end
 
-local reply = { now, fits and 1 or 0 }
-for i = 1, #levels do
-  local key, capacity, rate, cost, level = unpack(levels[i])
-  if fits then level = level - cost end
-  if level >= capacity then
-    redis.call('DEL', key)
-  else
-    redis.call('SET', key, string.format('%d %d', level, now), 'PX', math.ceil((capacity - level) / rate / 1000))
+  reply[#reply + 1] = fits and 1 or 0
+  for i = 1, n do
+    local key, capacity, rate, cost, level = unpack(levels[i])
+    if fits then level = level - cost end
+    if level >= capacity then
+      redis.call('DEL', key)
+    else
+      redis.call('SET', key, string.format('%d %d', level, now), 'PX', math.ceil((capacity - level) / rate / 1000))
+    end
+    local wait = 0
+    if not fits and level < cost then wait = math.ceil((cost - level) / rate / 1000) end
+    reply[#reply + 1] = math.floor(level / UNIT)                          -- tokens left
+    reply[#reply + 1] = math.ceil((capacity - level) / rate / 1000)       -- ms until full
+    reply[#reply + 1] = wait                                              -- ms until the cost fits
   end
-  local wait = 0
-  if not fits and level < cost then wait = math.ceil((cost - level) / rate / 1000) end
-  reply[#reply + 1] = math.floor(level / UNIT)                          -- tokens left
-  reply[#reply + 1] = math.ceil((capacity - level) / rate / 1000)       -- ms until full
-  reply[#reply + 1] = wait                                              -- ms until the cost fits
+  k = k + n
 end
 return reply
 `;
@@ -99,16 +109,27 @@ export function refundOf(spec: BucketSpec, take: Take): number {
 }
 
 /**
- * The script's reply: `[nowUs, allowed, then per bucket: remaining, resetMs, waitMs]`, where
- * `resetMs` is the time until the bucket is full and `waitMs` the time until its cost fits (0 when
- * it fits or the call was admitted). Kept flat: it is read once, on the hot path.
+ * The script's reply: `[nowUs, then per call: allowed, then per bucket: remaining, resetMs,
+ * waitMs]`, where `resetMs` is the time until the bucket is full and `waitMs` the time until its
+ * cost fits (0 when it fits or the call was admitted). A call's part starts at its `base` (the
+ * index of its `allowed`): 1 for the first, and each call after takes 1 + 3 × its buckets. Kept
+ * flat: it is read once, on the hot path.
  */
 export type ScriptReply = number[];
 
-export const replyAllowed = (reply: ScriptReply): boolean => reply[1] === 1;
-export const replyRemaining = (reply: ScriptReply, i: number): number => reply[2 + 3 * i]!;
-export const replyResetMs = (reply: ScriptReply, i: number): number => reply[3 + 3 * i]!;
-export const replyWaitMs = (reply: ScriptReply, i: number): number => reply[4 + 3 * i]!;
+/** Where the first call's part of a reply starts. */
+export const FIRST_CALL = 1;
+
+export const replyAllowed = (reply: ScriptReply, base = FIRST_CALL): boolean => reply[base] === 1;
+export const replyRemaining = (reply: ScriptReply, i: number, base = FIRST_CALL): number => reply[base + 1 + 3 * i]!;
+export const replyResetMs = (reply: ScriptReply, i: number, base = FIRST_CALL): number => reply[base + 2 + 3 * i]!;
+export const replyWaitMs = (reply: ScriptReply, i: number, base = FIRST_CALL): number => reply[base + 3 + 3 * i]!;
+
+/** One request's part of a batch: its buckets and what it takes. */
+export interface BucketCall {
+  specs: readonly BucketSpec[];
+  take: Take;
+}
 
 type ScriptFn = (...args: (string | number)[]) => Promise<number[]>;
 
@@ -119,19 +140,35 @@ export function defineBucketScript(client: RedisClient): void {
   }
 }
 
-/** Runs the script over `specs` in one round trip. */
+/** Runs the script for one request: a batch of one. */
 export function takeBuckets(client: RedisClient, specs: readonly BucketSpec[], take: Take): Promise<ScriptReply> {
-  const n = specs.length;
-  const args: (string | number)[] = new Array(1 + 5 * n);
-  args[0] = n;
-  for (let i = 0; i < n; i++) {
-    const s = specs[i]!;
-    args[1 + i] = s.key;
-    const a = 1 + n + 4 * i;
-    args[a] = s.burst;
-    args[a + 1] = s.perMinute;
-    args[a + 2] = costOf(s, take);
-    args[a + 3] = refundOf(s, take);
+  return takeBatch(client, [{ specs, take }]);
+}
+
+/**
+ * Runs the script for several requests in one round trip, taken in the order given: the same
+ * admissions, to the unit, as one call each in that order, since Redis runs the whole script
+ * before anything else. On Cluster every key of a batch must share a hash slot.
+ */
+export function takeBatch(client: RedisClient, calls: readonly BucketCall[]): Promise<ScriptReply> {
+  let keys = 0;
+  for (const c of calls) keys += c.specs.length;
+  const args: (string | number)[] = new Array(2 + keys + calls.length + 4 * keys);
+  args[0] = keys;
+  let k = 1;
+  let a = 1 + keys;
+  args[a++] = calls.length;
+  for (const c of calls) {
+    const n = c.specs.length;
+    args[a++] = n;
+    for (let i = 0; i < n; i++) {
+      const s = c.specs[i]!;
+      args[k++] = s.key;
+      args[a++] = s.burst;
+      args[a++] = s.perMinute;
+      args[a++] = costOf(s, c.take);
+      args[a++] = refundOf(s, c.take);
+    }
   }
   return (client as unknown as Record<string, ScriptFn>)[COMMAND]!.apply(client, args);
 }

@@ -99,6 +99,19 @@ export const LimitsConfigSchema = z
         retryMs: z.number().int().min(10).max(60_000).default(1000).describe('after a failed Redis command, how long to decide locally before trying Redis again (sooner when the connection comes back)'),
       })
       .prefault({}),
+    batch: z
+      .object({
+        enabled: z.boolean().default(true).describe('admissions that arrive together go to Redis in one script call (exactly the same decisions as one call each)'),
+        windowUs: z
+          .number()
+          .int()
+          .min(0)
+          .max(5000)
+          .default(0)
+          .describe('how long a batch waits for more admissions (µs); 0: only those of the same event-loop turn'),
+        maxSize: z.number().int().min(1).max(1024).default(128).describe('a batch this large leaves at once'),
+      })
+      .prefault({}),
     refundFlushMs: z
       .number()
       .int()

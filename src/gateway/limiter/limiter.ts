@@ -14,6 +14,14 @@
  * HTTP edge (plugin.ts) turns a refusal into an error. A cost above a bucket's burst could never
  * be admitted, so it is `too_large` before Redis is asked (an endless 429 would be a lie).
  *
+ * Batching: the admissions that arrive in the same turn of the event loop (or within
+ * `batch.windowUs`) leave together, as one script call that takes for each request in arrival
+ * order, all or nothing per request (bucket-script.ts). Redis runs the whole script before
+ * anything else, so a batch admits exactly what one call each in that order would: the limits
+ * stay exact across replicas, and Redis and client work per request fall with the batch size.
+ * Refund flushes batch the same way. On Redis Cluster a batch holds only requests whose keys
+ * share a hash slot (the hash tag of their keys), one batch per tag.
+ *
  * What is atomic: each script call. Across replicas nothing else is shared: the exactness of the
  * limits comes from Redis running scripts one at a time.
  *
@@ -34,7 +42,9 @@ import {
   replyRemaining,
   replyResetMs,
   replyWaitMs,
-  takeBuckets,
+  FIRST_CALL,
+  takeBatch,
+  type BucketCall,
   type ScriptReply,
   type Take,
 } from './bucket-script.js';
@@ -88,6 +98,14 @@ export interface Decision {
   reservation: Reservation | null;
 }
 
+/** An admission waiting for its batch to leave. */
+interface Waiting extends BucketCall {
+  subject: Subject;
+  tokens: number;
+  started: number;
+  resolve(decision: Decision): void;
+}
+
 interface PendingRefund {
   subject: Subject;
   tokens: number;
@@ -118,6 +136,10 @@ export class Limiter {
   private readonly counters = new Map<string, { inc(n?: number): void }>();
   private readonly timers: Record<DecisionSource, { observe(v: number): void }>;
   private readonly refunded: Record<Reservation['source'], { inc(n: number): void }>;
+  /** Admissions waiting for their batch, by hash tag on Cluster (one batch elsewhere). */
+  private readonly batches = new Map<string, Waiting[]>();
+  private batchScheduled = false;
+  private readonly cluster: boolean;
   private skipUntilMs = 0;
   private lastSweepMs = 0;
   private currentMode: LimiterMode;
@@ -132,6 +154,7 @@ export class Limiter {
     const slices = redis instanceof Cluster && globalOn ? config.global.clusterSlices : 0;
     this.policies = new Policies(config, new KeySpace(options.keyPrefix, slices));
     this.local = new LocalBuckets(config.outage.replicas);
+    this.cluster = redis instanceof Cluster;
     if (redis) {
       defineBucketScript(redis);
       redis.on('ready', this.onReady);
@@ -173,16 +196,57 @@ export class Limiter {
     const take: Take = { requests: 1, tokens, refund: 0 };
     if (this.redis && this.redisUsable(started)) {
       take.refund = this.takePending(subject.id);
-      try {
-        const reply = await takeBuckets(this.redis, subject.specs, take);
-        this.enterMode('redis');
-        return this.decide(subject, reply, 'redis', tokens, started);
-      } catch (err) {
-        this.redisFailed(err);
-        take.refund = 0;
-      }
+      return new Promise((resolve) => this.enqueue({ specs: subject.specs, take, subject, tokens, started, resolve }));
     }
     return this.outage(subject, take, started);
+  }
+
+  private enqueue(w: Waiting): void {
+    const tag = this.cluster ? hashTag(w.specs[0]!.key) : '';
+    let batch = this.batches.get(tag);
+    if (!batch) {
+      batch = [];
+      this.batches.set(tag, batch);
+    }
+    batch.push(w);
+    if (batch.length >= this.config.batch.maxSize || !this.config.batch.enabled) {
+      this.batches.delete(tag);
+      this.send(batch);
+      return;
+    }
+    if (this.batchScheduled) return;
+    this.batchScheduled = true;
+    const windowUs = this.config.batch.windowUs;
+    // setImmediate runs after the I/O callbacks of this turn: every request parsed in it is in.
+    if (windowUs === 0) setImmediate(this.sendAll);
+    else setTimeout(this.sendAll, windowUs / 1000);
+  }
+
+  private readonly sendAll = (): void => {
+    this.batchScheduled = false;
+    const batches = [...this.batches.values()];
+    this.batches.clear();
+    for (const batch of batches) this.send(batch);
+  };
+
+  /** One script call for the batch; each request gets its decision, or the outage policy's when the call fails. */
+  private send(batch: Waiting[]): void {
+    this.metrics.batchSize.observe(batch.length);
+    takeBatch(this.redis!, batch).then(
+      (reply) => {
+        this.enterMode('redis');
+        let base = FIRST_CALL;
+        for (const w of batch) {
+          w.resolve(this.decide(w.subject, reply, 'redis', w.tokens, w.started, base));
+          base += 1 + 3 * w.specs.length;
+        }
+      },
+      (err: unknown) => {
+        this.redisFailed(err);
+        // The refunds it carried are dropped: the command may have run (see the top of this file).
+        for (const w of batch) w.resolve(this.outage(w.subject, { ...w.take, refund: 0 }, w.started));
+      },
+    );
   }
 
   /** Gives back the part of a reservation the answer did not use (`used` = prompt + completion tokens). */
@@ -220,17 +284,17 @@ export class Limiter {
     return null;
   }
 
-  private decide(subject: Subject, reply: ScriptReply, source: 'redis' | 'local', tokens: number, started: number): Decision {
-    const allowed = replyAllowed(reply);
+  private decide(subject: Subject, reply: ScriptReply, source: 'redis' | 'local', tokens: number, started: number, base = FIRST_CALL): Decision {
+    const allowed = replyAllowed(reply, base);
     const buckets: BucketState[] = [];
     let limitedBy: BucketName | null = null;
     let retryAfterMs = 0;
     const specs = subject.specs;
     for (let i = 0; i < specs.length; i++) {
       const spec = specs[i]!;
-      const waitMs = replyWaitMs(reply, i);
+      const waitMs = replyWaitMs(reply, i, base);
       const limit = spec.name === 'requests' ? subject.requests : spec.name === 'tokens' ? subject.tokens : spec;
-      buckets.push({ name: spec.name, limit, remaining: replyRemaining(reply, i), resetMs: replyResetMs(reply, i), waitMs });
+      buckets.push({ name: spec.name, limit, remaining: replyRemaining(reply, i, base), resetMs: replyResetMs(reply, i, base), waitMs });
       if (allowed) this.count(spec.name, 'allowed', source);
       else if (waitMs > 0) {
         this.count(spec.name, 'limited', source);
@@ -312,23 +376,28 @@ export class Limiter {
     if (this.pending.size > 0 && this.redis?.status === 'ready') void this.flush(this.config.refundFlushMs);
   }
 
-  /** Sends the refunds that have waited at least `minAgeMs`, one call per subject. */
+  /** Sends the refunds that have waited at least `minAgeMs`: one call for all of them (per hash tag on Cluster). */
   private async flush(minAgeMs: number): Promise<void> {
     const redis = this.redis;
     if (!redis || redis.status !== 'ready') return;
     const now = performance.now();
-    const sends: Promise<void>[] = [];
+    const byTag = new Map<string, BucketCall[]>();
     for (const [id, entry] of this.pending) {
       if (now - entry.sinceMs < minAgeMs) continue;
       this.pending.delete(id);
-      sends.push(
-        takeBuckets(redis, entry.subject.specs, { requests: 0, tokens: 0, refund: entry.tokens }).then(
+      const tag = this.cluster ? hashTag(entry.subject.specs[0]!.key) : '';
+      let calls = byTag.get(tag);
+      if (!calls) byTag.set(tag, (calls = []));
+      calls.push({ specs: entry.subject.specs, take: { requests: 0, tokens: 0, refund: entry.tokens } });
+    }
+    await Promise.all(
+      [...byTag.values()].map((calls) =>
+        takeBatch(redis, calls).then(
           () => this.enterMode('redis'),
           (err: unknown) => this.redisFailed(err),
         ),
-      );
-    }
-    await Promise.all(sends);
+      ),
+    );
   }
 
   /** Counter children are looked up once per label set, not per request. */
@@ -341,4 +410,11 @@ export class Limiter {
     }
     child.inc();
   }
+}
+
+/** The hash tag of a key (what Cluster hashes): the text in its first `{...}`. */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
 }

@@ -20,6 +20,7 @@ export interface LimiterMetrics {
   duration: Histogram<'source'>;
   mode: Gauge<'mode'>;
   refundedTokens: Counter<'source'>;
+  batchSize: Histogram;
 }
 
 export function createLimiterMetrics(registry: Registry): LimiterMetrics {
@@ -44,6 +45,11 @@ export function createLimiterMetrics(registry: Registry): LimiterMetrics {
       name: 'gateway_ratelimit_mode',
       help: 'Where limits are decided now: 1 for the current mode (redis, or the outage policy in force), 0 for the others',
       labels: { mode: LIMITER_MODES },
+    }),
+    batchSize: histogram(registry, {
+      name: 'gateway_ratelimit_batch_size',
+      help: 'Admissions sent to Redis in one script call',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     }),
     refundedTokens: counter(registry, {
       name: 'gateway_ratelimit_refunded_tokens_total',
