@@ -74,8 +74,9 @@ function codeOfFastifyError(err: FastifyError): ErrorCode | null {
 export function prepareRequest(runtime: WorkerRuntime, req: GenerateRequest): ScheduledRequest {
   const { tokenizer, engine } = runtime;
   let promptIds: number[];
-  if (req.messages) {
-    promptIds = tokenizer.applyChatTemplate(req.messages);
+  const turns = req.turns ?? req.messages?.map((m) => ({ role: m.role, metadata: '', content: m.content }));
+  if (turns) {
+    promptIds = tokenizer.encodeTurns(turns, { answerMetadata: req.answer_metadata });
   } else if (req.prompt !== undefined) {
     // A plain prompt gets ChatGLM3's prefix, as its tokenizer adds it to any encoded text.
     promptIds = [tokenizer.specialTokens['[gMASK]'], tokenizer.specialTokens.sop, ...tokenizer.encode(req.prompt)];
@@ -102,7 +103,8 @@ export function prepareRequest(runtime: WorkerRuntime, req: GenerateRequest): Sc
     seed: req.seed,
     stop: req.stop ?? [],
     logprobs: req.logprobs,
-    chat: req.messages !== undefined,
+    chat: turns !== undefined,
+    answerMetadata: req.answer_metadata,
   };
 }
 
