@@ -18,12 +18,15 @@
  * p ≥ 1 leaves ≥ 1100 and p < 1 only widens the gap (for any p above 1e−35, where float32
  * overflows); greedy takes the largest. Logprobs are 0 for the reply token, −2000 for the rest.
  *
- * Timing: a sequence can be prefilled `ttftMs` after it was opened (admitted); the engine tells
- * the scheduler through `readyAt`, so that waiting for it never holds the loop, and waits out
- * the rest itself if asked earlier. A decode step takes `itlMs` for the whole batch, measured
- * from the end of the step before when the loop came back within a step (so the scheduler's own
- * time between steps is part of the step, not added to it), else from the call. Waits are
- * timers: the event loop stays free.
+ * Timing: a sequence's first token is due `ttftMs` after it was opened (admitted). The engine
+ * tells the scheduler when it may prefill it (`readyAt`), so that waiting never holds the loop;
+ * asked earlier, it waits out the rest itself. While a batch is decoding, the scheduler only
+ * looks between steps, so `readyAt` is then half a step before the due time: the first token
+ * comes at the step boundary nearest to it (within ±itlMs/2) instead of always at the next one,
+ * which would add up to a whole step to every time to first token under load. A decode step
+ * takes `itlMs` for the whole batch, measured from the end of the step before when the loop came
+ * back within a step (so the scheduler's own time between steps is part of the step, not added
+ * to it), else from the call. Waits are timers: the event loop stays free.
  */
 import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
 import { sleep } from '../shared/net.js';
@@ -62,9 +65,11 @@ class SimSequence implements EngineSequence {
   reply: readonly number[] = [];
   /** Index in the reply of the token the last logits chose. */
   next = 0;
+  prefilled = false;
   constructor(
     readonly adapter: EngineAdapter | null,
-    readonly readyAt: number,
+    /** When the first token is due. */
+    readonly firstTokenAt: number,
   ) {}
 }
 
@@ -79,6 +84,8 @@ export class SimEngine implements InferenceEngine {
   private readonly itlMs: number;
   private readonly prewritten = new Map<string, number[]>();
   private lastStepAt = -Infinity;
+  /** Open sequences past their prefill: a batch is decoding while there is one. */
+  private decoding = 0;
 
   constructor(options: SimEngineOptions) {
     const { tokenizer } = options;
@@ -106,13 +113,18 @@ export class SimEngine implements InferenceEngine {
   }
 
   readyAt(seq: EngineSequence): number {
-    return (seq as SimSequence).readyAt;
+    const s = seq as SimSequence;
+    return this.decoding > 0 ? s.firstTokenAt - this.itlMs / 2 : s.firstTokenAt;
   }
 
   async prefill(seq: EngineSequence, ids: readonly number[]): Promise<Float32Array> {
     const s = this.check(seq, ids.length);
-    const wait = s.readyAt - performance.now();
+    const wait = this.readyAt(s) - performance.now();
     if (wait > 0) await sleep(wait);
+    if (!s.prefilled) {
+      s.prefilled = true;
+      this.decoding++;
+    }
     s.prompt.push(...ids);
     s.length += ids.length;
     // The prompt may come in several chunks; the reply is chosen again on each, the last one counts.
@@ -140,7 +152,8 @@ export class SimEngine implements InferenceEngine {
   }
 
   close(seq: EngineSequence): void {
-    this.open_.delete(seq as SimSequence);
+    const s = seq as SimSequence;
+    if (this.open_.delete(s) && s.prefilled) this.decoding--;
   }
 
   kvTokensInUse(): number {
@@ -151,6 +164,7 @@ export class SimEngine implements InferenceEngine {
 
   async dispose(): Promise<void> {
     this.open_.clear();
+    this.decoding = 0;
   }
 
   private check(seq: EngineSequence, adding: number): SimSequence {
