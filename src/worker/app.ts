@@ -23,6 +23,7 @@ import {
   type Readyz,
   type WorkerModelInfo,
 } from '../protocol/schemas.js';
+import { promptIdsOf } from '../tokenizer/prompt-ids.js';
 import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
 import { resolveAdapter, type AdapterSet } from './adapters.js';
 import type { InferenceEngine } from './engine.js';
@@ -73,15 +74,8 @@ function codeOfFastifyError(err: FastifyError): ErrorCode | null {
 /** Turns a validated request into token ids and an adapter; 4xx AppErrors for what does not fit. */
 export function prepareRequest(runtime: WorkerRuntime, req: GenerateRequest): ScheduledRequest {
   const { tokenizer, engine } = runtime;
-  let promptIds: number[];
-  const turns = req.turns ?? req.messages?.map((m) => ({ role: m.role, metadata: '', content: m.content }));
-  if (turns) {
-    promptIds = tokenizer.encodeTurns(turns, { answerMetadata: req.answer_metadata });
-  } else if (req.prompt !== undefined) {
-    // A plain prompt gets ChatGLM3's prefix, as its tokenizer adds it to any encoded text.
-    promptIds = [tokenizer.specialTokens['[gMASK]'], tokenizer.specialTokens.sop, ...tokenizer.encode(req.prompt)];
-  } else {
-    promptIds = req.prompt_ids!;
+  const promptIds = promptIdsOf(tokenizer, req);
+  if (req.prompt_ids) {
     const bad = promptIds.findIndex((id) => id >= engine.info.vocabSize);
     if (bad >= 0) {
       throw new AppError('INVALID_REQUEST', `token id ${promptIds[bad]} is outside the model's vocabulary (${engine.info.vocabSize})`, {
@@ -103,7 +97,7 @@ export function prepareRequest(runtime: WorkerRuntime, req: GenerateRequest): Sc
     seed: req.seed,
     stop: req.stop ?? [],
     logprobs: req.logprobs,
-    chat: turns !== undefined,
+    chat: req.messages !== undefined || req.turns !== undefined,
     answerMetadata: req.answer_metadata,
   };
 }

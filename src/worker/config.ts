@@ -27,7 +27,7 @@ export const WorkerConfigSchema = z.object({
   demoModel: z
     .enum(['tiny', 'bench', 'off'])
     .default('tiny')
-    .describe('when modelDir holds no model.json, build this random-weight demo model there first (off: refuse to start); set off in production'),
+    .describe('when modelDir holds no model.json (the `sim` engine: nor a tokenizer.model), build this random-weight demo model there first (off: refuse to start); set off in production'),
   adaptersDir: z
     .string()
     .min(1)
