@@ -5,6 +5,9 @@
  * line, flushed as produced. A request the worker refuses before it starts (bad input, queue
  * full, not ready) gets a plain HTTP error with the error envelope instead of a stream; a failure
  * after the stream has started is an `error` event, and the stream then ends.
+ *
+ * Stream: `start`, then `token` events (chat requests: `segment` events among them, one per
+ * assistant turn of the answer, each before that turn's text), then one `end` or `error`.
  */
 import { z } from 'zod';
 import { TURN_ROLES } from '../tokenizer/chat-turn.js';
