@@ -30,7 +30,8 @@ try {
     workers = { command: process.execPath, args: [WORKER_CLI, ...s.args] };
     // Loaded here only: the gateway itself never imports the model code.
     const { loadWorkerConfig, WorkerConfigSchema } = await import('../worker/config.js');
-    const { modelDir, adaptersDir } = loadWorkerConfig(process.env);
+    const { modelDir, adaptersDir, engine } = loadWorkerConfig(process.env);
+    const answers = engine === 'sim' ? 'the simulated engine: scripted replies or a filler' : 'random weights: the answers are noise';
     const defaults = WorkerConfigSchema.parse({});
     if (modelDir === defaults.modelDir) {
       const { ensureDemoAdapter, ensureDemoModel } = await import('../model/demo-model.js');
@@ -40,9 +41,9 @@ try {
         ensureDemoAdapter(adaptersDir, manifest, 'tiny');
         adapters = ` with the adapters of ${adaptersDir}/ (the random \`legal-demo\` among them)`;
       }
-      banner = `${s.workers} local worker(s) serving the demo model ${manifest.name}${adapters} (random weights: the answers are noise) from ${modelDir}`;
+      banner = `${s.workers} local worker(s) serving the demo model ${manifest.name}${adapters} (${answers}) from ${modelDir}`;
     } else {
-      banner = `${s.workers} local worker(s) serving ${modelDir}`;
+      banner = `${s.workers} local worker(s) serving ${modelDir}${engine === 'sim' ? ' (the simulated engine)' : ''}`;
     }
   }
   const running = await serve(config, workers ? { workers } : {});

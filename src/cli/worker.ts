@@ -5,17 +5,14 @@
  * /readyz says 503 while the model loads), then loads the model. SIGTERM/SIGINT: stop taking
  * requests, give running ones `shutdownGraceMs`, then exit.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import pino from 'pino';
 import { ConfigError } from '../shared/config.js';
 import { AppError } from '../shared/errors.js';
 import { loggerOptions } from '../shared/logging.js';
-import { MANIFEST_FILE } from '../shared/model-manifest.js';
 import { buildWorkerApp } from '../worker/app.js';
 import { loadWorkerConfig } from '../worker/config.js';
 import { createWorkerMetrics } from '../worker/metrics.js';
-import { loadWorkerRuntime } from '../worker/runtime.js';
+import { loadWorkerRuntime, servable } from '../worker/runtime.js';
 
 async function main(): Promise<void> {
   let config;
@@ -36,7 +33,7 @@ async function main(): Promise<void> {
 
   let runtime: Awaited<ReturnType<typeof loadWorkerRuntime>>;
   try {
-    if (config.demoModel !== 'off' && !existsSync(join(config.modelDir, MANIFEST_FILE))) {
+    if (config.demoModel !== 'off' && !servable(config)) {
       logger.warn({ modelDir: config.modelDir, preset: config.demoModel }, 'no model here: building the random-weight demo model (WORKER_DEMO_MODEL=off to refuse instead)');
       // The builder is loaded only here: the worker itself never imports it.
       const { ensureDemoModel } = await import('../model/demo-model.js');

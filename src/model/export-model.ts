@@ -40,6 +40,7 @@ import {
   MANIFEST_FORMAT,
   ModelManifestSchema,
   type ModelManifest,
+  TOKENIZER_FILE,
 } from '../shared/model-manifest.js';
 import { SentencePieceModelError } from '../tokenizer/sentencepiece-model.js';
 import { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
@@ -54,7 +55,7 @@ import { Checkpoint, writeAll } from './safetensors.js';
 
 export const GRAPH_FILE = 'model.onnx';
 export const DATA_FILE = 'model.onnx.data';
-export const TOKENIZER_FILE = 'tokenizer.model';
+export { TOKENIZER_FILE };
 
 export const ONNX_IR_VERSION = 10;
 export const ONNX_OPSET = 21;

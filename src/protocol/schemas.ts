@@ -5,8 +5,12 @@
  * line, flushed as produced. A request the worker refuses before it starts (bad input, queue
  * full, not ready) gets a plain HTTP error with the error envelope instead of a stream; a failure
  * after the stream has started is an `error` event, and the stream then ends.
+ *
+ * Stream: `start`, then `token` events (chat requests: `segment` events among them, one per
+ * assistant turn of the answer, each before that turn's text), then one `end` or `error`.
  */
 import { z } from 'zod';
+import { TURN_ROLES } from '../tokenizer/chat-turn.js';
 
 export const ROLES = ['system', 'user', 'assistant'] as const;
 
@@ -18,17 +22,54 @@ export const ChatMessageSchema = z
   .strict();
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 
+/** Most turns in one request (a turn costs at least two prompt tokens, so this is far past any context). */
+export const MAX_TURNS = 4096;
+/**
+ * Longest metadata line (a tool's name is at most 64 characters); the worker reads a generated
+ * first line longer than this as answer text, so a longer one could never be read back either.
+ */
+export const MAX_METADATA_CHARS = 128;
+
+const MetadataLineSchema = z
+  .string()
+  .max(MAX_METADATA_CHARS)
+  .refine((s) => !/[\r\n]/.test(s), 'a metadata line cannot hold a line break');
+
+/**
+ * One ChatGLM3 prompt turn (ChatTurn): `<|role|>` + metadata line + content. Metadata is empty
+ * except on an assistant turn that calls a tool (the tool's name).
+ */
+export const TurnSchema = z
+  .object({
+    role: z.enum(TURN_ROLES),
+    metadata: MetadataLineSchema,
+    content: z.string(),
+  })
+  .strict();
+
 /** ChatGLM3's own sampling defaults, used when a request does not say. */
 export const SAMPLING_DEFAULTS = { temperature: 0.8, top_p: 0.8 } as const;
 
 export const MAX_STOP_SEQUENCES = 4;
 export const MAX_LOGPROBS = 20;
 
+const PROMPT_FORMS = ['messages', 'turns', 'prompt', 'prompt_ids'] as const;
+
 export const GenerateRequestSchema = z
   .object({
     id: z.string().min(1).max(128),
     /** Chat turns, rendered with ChatGLM3's template by the worker. */
     messages: z.array(ChatMessageSchema).min(1).optional(),
+    /**
+     * ChatGLM3 turns (tools, tool calls, observations), rendered with the same template; plain
+     * `messages` are turns with empty metadata. The request's size is bounded by the body limit.
+     */
+    turns: z.array(TurnSchema).min(1).max(MAX_TURNS).optional(),
+    /**
+     * The answer's metadata line, written into the prompt after `<|assistant|>` (a named
+     * tool_choice): the model continues with the call's content. Chat requests only.
+     */
+    answer_metadata: MetadataLineSchema.optional(),
     /** A raw prompt, encoded without the chat template (for /v1/completions). */
     prompt: z.string().min(1).optional(),
     /** Token ids, used as they are. */
@@ -47,13 +88,16 @@ export const GenerateRequestSchema = z
   })
   .strict()
   .superRefine((req, ctx) => {
-    const given = [req.messages, req.prompt, req.prompt_ids].filter((v) => v !== undefined).length;
-    if (given !== 1) {
+    const given = PROMPT_FORMS.filter((k) => req[k] !== undefined);
+    if (given.length !== 1) {
       ctx.addIssue({
         code: 'custom',
-        path: ['messages'],
-        message: 'exactly one of messages, prompt or prompt_ids is required',
+        // The second form given is the one at fault; with none, the usual one is missing.
+        path: [given[1] ?? 'messages'],
+        message: 'exactly one of messages, turns, prompt or prompt_ids is required',
       });
+    } else if (req.answer_metadata !== undefined && req.messages === undefined && req.turns === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['answer_metadata'], message: 'answer_metadata needs messages or turns' });
     }
   });
 export type GenerateRequest = z.infer<typeof GenerateRequestSchema>;
@@ -94,6 +138,18 @@ export const TokenEventSchema = z.object({
   ids: z.array(z.number().int()),
   text: z.string(),
   logprobs: z.array(TokenLogprobSchema).optional(),
+  /** Chat requests: the answer segment the text belongs to (absent for prompt requests). */
+  segment: z.number().int().min(0).optional(),
+});
+/**
+ * Chat requests: an answer segment's metadata line is complete. ChatGLM3 may write several
+ * assistant turns in one answer (`<|assistant|>` between them, each a tool call); segment n's
+ * event comes before any text of segment n, and each segment has exactly one, before `end`.
+ */
+export const SegmentEventSchema = z.object({
+  type: z.literal('segment'),
+  index: z.number().int().min(0),
+  metadata: z.string(),
 });
 export const EndEventSchema = z.object({
   type: z.literal('end'),
@@ -106,11 +162,13 @@ export const ErrorEventSchema = z.object({ type: z.literal('error'), code: z.str
 export const GenerateEventSchema = z.discriminatedUnion('type', [
   StartEventSchema,
   TokenEventSchema,
+  SegmentEventSchema,
   EndEventSchema,
   ErrorEventSchema,
 ]);
 export type StartEvent = z.infer<typeof StartEventSchema>;
 export type TokenEvent = z.infer<typeof TokenEventSchema>;
+export type SegmentEvent = z.infer<typeof SegmentEventSchema>;
 export type EndEvent = z.infer<typeof EndEventSchema>;
 export type ErrorEvent = z.infer<typeof ErrorEventSchema>;
 export type GenerateEvent = z.infer<typeof GenerateEventSchema>;

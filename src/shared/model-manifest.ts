@@ -18,6 +18,8 @@ import { z } from 'zod';
 import { AdapterInfoSchema } from '../protocol/schemas.js';
 
 export const MANIFEST_FILE = 'model.json';
+/** ChatGLM3's SentencePiece model, as the Hugging Face folder and a model directory name it. */
+export const TOKENIZER_FILE = 'tokenizer.model';
 export const MANIFEST_FORMAT = 'glm-legal-serve.model/1';
 
 export const ModelDimsSchema = z.object({

@@ -296,19 +296,35 @@ export class StreamDecoder {
 }
 
 /**
- * ChatGLM3's `process_response` on a stream: the text before the first newline of the reply is
- * metadata (a tool name; empty for a plain answer) and is dropped, and the answer is stripped of
- * leading and trailing white space. Text is held while the first line is open (up to
- * `maxMetadataChars`: a longer first line is taken as answer text, as ChatGLM3 does when no
- * newline ever comes) and while trailing white space might be the end of the answer.
+ * ChatGLM3's `process_response` on a stream, for one assistant turn: the text before the first
+ * newline is metadata (a tool name; empty for a plain answer), kept apart in `metadata`, and the
+ * answer is stripped of leading and trailing white space. Text is held while the first line is
+ * open (up to `maxMetadataChars`: a longer first line is taken as answer text with empty
+ * metadata, as ChatGLM3 does when no newline ever comes) and while trailing white space might be
+ * the end of the answer. A turn whose metadata line was written into the prompt
+ * (`presetMetadata`) starts with the answer.
  */
 export class ReplyPostProcessor {
   private phase: 'metadata' | 'answer' = 'metadata';
   private firstLine = '';
   private started = false;
   private heldSpace = '';
+  private metadataLine: string | null = null;
 
-  constructor(private readonly maxMetadataChars = 128) {}
+  constructor(
+    private readonly maxMetadataChars = 128,
+    presetMetadata?: string,
+  ) {
+    if (presetMetadata !== undefined) {
+      this.phase = 'answer';
+      this.metadataLine = presetMetadata;
+    }
+  }
+
+  /** The turn's metadata line once it is known (null while the first line is open). */
+  get metadata(): string | null {
+    return this.metadataLine;
+  }
 
   push(text: string): string {
     if (this.phase === 'metadata') {
@@ -316,12 +332,14 @@ export class ReplyPostProcessor {
       const nl = this.firstLine.indexOf('\n');
       if (nl >= 0) {
         const rest = this.firstLine.slice(nl + 1);
+        this.metadataLine = this.firstLine.slice(0, nl);
         this.firstLine = '';
         this.phase = 'answer';
         return this.answer(rest);
       }
       if (this.firstLine.length <= this.maxMetadataChars) return '';
       const rest = this.firstLine;
+      this.metadataLine = '';
       this.firstLine = '';
       this.phase = 'answer';
       return this.answer(rest);
@@ -333,6 +351,7 @@ export class ReplyPostProcessor {
   end(): string {
     if (this.phase === 'metadata') {
       this.phase = 'answer';
+      this.metadataLine = '';
       const rest = this.firstLine;
       this.firstLine = '';
       return this.answer(rest);

@@ -18,6 +18,7 @@ import { AppError, errorEnvelope, paramOf, type ErrorCode } from '../shared/erro
 import { NDJSON_CONTENT_TYPE, ndjsonLine } from '../protocol/ndjson.js';
 import { GenerateRequestSchema, type GenerateRequest, type Readyz, type WorkerModelInfo } from '../protocol/schemas.js';
 import { resolveAdapter } from './adapters.js';
+import { promptIdsOf } from '../tokenizer/prompt-ids.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { WorkerRuntime } from './runtime.js';
 import type { ScheduledRequest } from './scheduler.js';
@@ -59,14 +60,8 @@ function codeOfFastifyError(err: FastifyError): ErrorCode | null {
 /** Turns a validated request into token ids and an adapter; 4xx AppErrors for what does not fit. */
 export function prepareRequest(runtime: WorkerRuntime, req: GenerateRequest): ScheduledRequest {
   const { tokenizer, engine } = runtime;
-  let promptIds: number[];
-  if (req.messages) {
-    promptIds = tokenizer.applyChatTemplate(req.messages);
-  } else if (req.prompt !== undefined) {
-    // A plain prompt gets ChatGLM3's prefix, as its tokenizer adds it to any encoded text.
-    promptIds = [tokenizer.specialTokens['[gMASK]'], tokenizer.specialTokens.sop, ...tokenizer.encode(req.prompt)];
-  } else {
-    promptIds = req.prompt_ids!;
+  const promptIds = promptIdsOf(tokenizer, req);
+  if (req.prompt_ids) {
     const bad = promptIds.findIndex((id) => id >= engine.info.vocabSize);
     if (bad >= 0) {
       throw new AppError('INVALID_REQUEST', `token id ${promptIds[bad]} is outside the model's vocabulary (${engine.info.vocabSize})`, {
@@ -88,7 +83,8 @@ export function prepareRequest(runtime: WorkerRuntime, req: GenerateRequest): Sc
     seed: req.seed,
     stop: req.stop ?? [],
     logprobs: req.logprobs,
-    chat: req.messages !== undefined,
+    chat: req.messages !== undefined || req.turns !== undefined,
+    answerMetadata: req.answer_metadata,
   };
 }
 

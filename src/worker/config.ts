@@ -20,10 +20,14 @@ export const WorkerConfigSchema = z.object({
     .min(1)
     .default('models/demo-tiny')
     .describe('model directory written by the model builder (model.json, model.onnx, tokenizer.model)'),
+  engine: z
+    .enum(['onnx', 'sim'])
+    .default('onnx')
+    .describe('`onnx`: the model of modelDir on onnxruntime; `sim`: the simulated engine (scripted replies at set timings, needs only the tokenizer; README, "Simulated engine")'),
   demoModel: z
     .enum(['tiny', 'bench', 'off'])
     .default('tiny')
-    .describe('when modelDir holds no model.json, build this random-weight demo model there first (off: refuse to start); set off in production'),
+    .describe('when modelDir holds no model.json (the `sim` engine: nor a tokenizer.model), build this random-weight demo model there first (off: refuse to start); set off in production'),
   adaptersDir: z
     .string()
     .min(1)
@@ -57,6 +61,16 @@ export const WorkerConfigSchema = z.object({
         .min(1)
         .default(128)
         .describe('prompt tokens prefilled between two decode steps (long prompts are split; bounds how long one model run blocks the worker)'),
+    })
+    .prefault({}),
+  sim: z
+    .object({
+      script: z
+        .string()
+        .default('')
+        .describe('`sim` engine: JSONL file of `{"match", "reply"}` lines, the first whose match is in the last user message answers (empty: every reply is the filler)'),
+      ttftMs: z.number().min(0).max(600_000).default(200).describe('`sim` engine: time from admission to the first token, in ms'),
+      itlMs: z.number().min(0).max(600_000).default(40).describe('`sim` engine: time of one decode step for the whole batch, in ms'),
     })
     .prefault({}),
   shutdownGraceMs: z.number().int().min(0).default(8000).describe('on SIGTERM, time given to running requests before they end with an error event (below the supervisor stop timeout)'),

@@ -1,6 +1,7 @@
 /**
  * What the scheduler needs from a model runtime. The onnxruntime implementation is
- * `onnx-engine.ts`; the scheduler only sees this interface, which keeps it testable on its own.
+ * `onnx-engine.ts`, the simulated one (scripted replies, set timings) `sim-engine.ts`; the
+ * scheduler only sees this interface, which keeps it testable on its own.
  *
  * A sequence owns one row of the engine's KV cache from `open` to `close`. `prefill` appends
  * prompt tokens to one sequence's cache (several calls for a long prompt); `decode` appends one
@@ -44,6 +45,12 @@ export interface InferenceEngine {
   decode(seqs: readonly EngineSequence[], ids: readonly number[]): Promise<Float32Array>;
   /** Frees the sequence's row and its KV memory at once. */
   close(seq: EngineSequence): void;
+  /**
+   * When the engine can prefill this sequence (a `performance.now()` time); absent or past: now.
+   * A simulated engine's time to first token: the scheduler runs the others meanwhile instead of
+   * holding its loop in a wait.
+   */
+  readyAt?(seq: EngineSequence): number;
   /** Tokens held in the KV cache by all open sequences. */
   kvTokensInUse(): number;
   dispose(): Promise<void>;

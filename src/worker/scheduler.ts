@@ -6,7 +6,9 @@
  *      sequence's KV reservation (prompt + max new tokens) fits under `maxKvTokens`;
  *   3. prefills up to `prefillChunkTokens` prompt tokens (a long prompt takes several turns, so
  *      running sequences keep streaming); a sequence whose prompt is in takes its first token
- *      from the prefill logits and joins the decode batch;
+ *      from the prefill logits and joins the decode batch; a sequence the engine says it cannot
+ *      prefill yet (`readyAt`, the simulated engine's time to first token) is skipped, and an
+ *      otherwise idle loop sleeps until the earliest one is ready;
  *   4. runs one decode step for every sequence in the batch and samples each row;
  *   5. yields to the event loop, so that sockets are written, new requests arrive and client
  *      disconnects are seen before the next step.
@@ -36,8 +38,10 @@ export interface ScheduledRequest {
   stop: readonly string[];
   /** Top alternatives per token; undefined: no logprobs. */
   logprobs?: number | undefined;
-  /** Apply ChatGLM3's reply post-processing (the request came as chat messages). */
+  /** Apply ChatGLM3's reply post-processing (the request came as chat messages or turns). */
   chat: boolean;
+  /** The answer's metadata line, written into the prompt (chat only). */
+  answerMetadata?: string | undefined;
 }
 
 export type EventSink = (event: GenerateEvent) => void;
@@ -81,7 +85,7 @@ class Sequence {
   ) {
     this.maxNew = Math.min(req.maxTokens, contextLength - req.promptIds.length);
     this.reserve = req.promptIds.length + this.maxNew;
-    this.reply = new ReplyStream(tokenizer, { chat: req.chat, stop: req.stop });
+    this.reply = new ReplyStream(tokenizer, { chat: req.chat, stop: req.stop, answerMetadata: req.answerMetadata });
     this.rng = createRng(req.seed);
     const penalty = req.sampling.repetition_penalty;
     this.seen = penalty !== undefined && penalty !== 1 ? new TokenSet(vocabSize, req.promptIds) : undefined;
@@ -101,6 +105,8 @@ export class Scheduler {
   private wake: (() => void) | null = null;
   /** Set by submit/cancel/drain; the loop sleeps only when nothing happened during its turn. */
   private kicked = false;
+  /** The earliest time a sequence the engine is not ready to prefill will be (engine.readyAt). */
+  private nextReadyAt = Infinity;
   private accepting = true;
   private stopped = false;
   private readonly loopDone: Promise<void>;
@@ -204,9 +210,12 @@ export class Scheduler {
       if (prefilled || decoded) {
         await yieldToEventLoop();
       } else if (!this.kicked) {
+        let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
+          if (this.nextReadyAt < Infinity) timer = setTimeout(() => this.kick(), this.nextReadyAt - performance.now());
         });
+        clearTimeout(timer);
       }
     }
   }
@@ -253,10 +262,17 @@ export class Scheduler {
   private async prefillSome(): Promise<boolean> {
     let budget = this.options.prefillChunkTokens;
     let ran = false;
+    const now = performance.now();
+    this.nextReadyAt = Infinity;
     // A snapshot: a sequence that finishes on its first token leaves `running` during the loop.
     for (const seq of [...this.running]) {
       if (budget <= 0) break;
       if (seq.state !== 'prefill' || seq.cancelled) continue;
+      const readyAt = this.engine.readyAt?.(seq.engineSeq!) ?? 0;
+      if (readyAt > now) {
+        this.nextReadyAt = Math.min(this.nextReadyAt, readyAt);
+        continue;
+      }
       const prompt = seq.req.promptIds;
       const chunk = prompt.slice(seq.prefilled, seq.prefilled + budget);
       const t0 = performance.now();
@@ -332,10 +348,13 @@ export class Scheduler {
       this.finish(seq, 'stop');
       return;
     }
-    const { text, stopped } = seq.reply.push(id);
-    const event: GenerateEvent = { type: 'token', ids: [id], text };
+    const step = seq.reply.push(id);
+    for (const s of step.segments) seq.sink({ type: 'segment', index: s.index, metadata: s.metadata });
+    const event: GenerateEvent = { type: 'token', ids: [id], text: step.text };
     if (stats) event.logprobs = [this.logprobEntry(id, raw[id]! - stats.logZ, stats.top)];
+    if (step.segment !== undefined) event.segment = step.segment;
     seq.sink(event);
+    const stopped = step.stopped;
     if (stopped) this.finish(seq, 'stop');
     else if (seq.generated >= seq.maxNew) this.finish(seq, 'length');
   }
@@ -365,9 +384,12 @@ export class Scheduler {
 
   private finish(seq: Sequence, reason: FinishReason): void {
     if (seq.state === 'done') return;
-    const rest = reason === 'cancelled' ? '' : seq.reply.end();
+    const rest = reason === 'cancelled' ? null : seq.reply.end();
     this.release(seq);
-    if (rest) seq.sink({ type: 'token', ids: [], text: rest });
+    if (rest) {
+      for (const s of rest.segments) seq.sink({ type: 'segment', index: s.index, metadata: s.metadata });
+      if (rest.text) seq.sink({ type: 'token', ids: [], text: rest.text, ...(rest.segment === undefined ? {} : { segment: rest.segment }) });
+    }
     const now = performance.now();
     const first = seq.firstTokenAt || now;
     const started = seq.startedAt || now;

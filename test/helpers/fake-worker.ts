@@ -8,6 +8,10 @@
  * Modes for /v1/generate: ok, fail (500), overloaded (503), hang (never answers), crash (the
  * process exits), error_event (an error event before the first token), midstream_error (a token,
  * then an error event), garbage (a line that is not JSON after the first token).
+ * Chat requests (messages or turns) get segment events as the real worker sends them: segment 0
+ * (metadata: the request's answer_metadata, else '') before the first token and `segment` on
+ * every token; with `segments` scripted, each segment's tokens in turn, an `<|assistant|>` token
+ * (id ASSISTANT_ID, no text) between them, and its metadata from the script.
  * Port: `--port N` or env WORKER_PORT; initial script: env FAKE_WORKER_SCRIPT (JSON).
  * It validates every generate request with the shared schema, so protocol bugs in the gateway
  * show up as 400s. Test code only: never used by the service.
@@ -20,6 +24,8 @@ import { GenerateRequestSchema, type GenerateEvent } from '../../src/protocol/sc
 export interface FakeScript {
   mode: 'ok' | 'fail' | 'overloaded' | 'hang' | 'crash' | 'error_event' | 'midstream_error' | 'garbage';
   tokens: string[];
+  /** Chat requests: an answer of several turns (tool calls) instead of `tokens`; empty: one turn of `tokens`. */
+  segments: Array<{ metadata: string; tokens: string[] }>;
   ttftMs: number;
   tokenDelayMs: number;
   ready: boolean;
@@ -35,6 +41,7 @@ export interface FakeScript {
 const DEFAULT_SCRIPT: FakeScript = {
   mode: 'ok',
   tokens: ['根据', '《民法典》', '规定', '，', '借款', '应当', '按期', '归还', '。'],
+  segments: [],
   ttftMs: 0,
   tokenDelayMs: 0,
   ready: true,
@@ -44,6 +51,9 @@ const DEFAULT_SCRIPT: FakeScript = {
   exitAfterMs: 0,
   tokenizerFile: '',
 };
+
+/** The id the fake writes for `<|assistant|>` between segments. */
+export const ASSISTANT_ID = 64796;
 
 let script: FakeScript = { ...DEFAULT_SCRIPT, ...(JSON.parse(process.env.FAKE_WORKER_SCRIPT ?? '{}') as Partial<FakeScript>) };
 const stats = { pid: process.pid, requests: 0, cancelled: 0, completed: 0, active: 0, last: null as unknown };
@@ -87,8 +97,9 @@ async function generate(req: IncomingMessage, res: ServerResponse): Promise<void
     return send(res, 404, envelope('model_not_found', `adapter ${request.adapter} is not loaded`, 'adapter'));
   }
   // One "token" per character is close enough for a fake context check.
-  const promptTokens = request.messages
-    ? request.messages.reduce((n, m) => n + m.content.length, 0)
+  const chatTurns = request.turns ?? request.messages;
+  const promptTokens = chatTurns
+    ? chatTurns.reduce((n, m) => n + m.content.length, 0)
     : request.prompt !== undefined
       ? request.prompt.length
       : request.prompt_ids!.length;
@@ -131,12 +142,24 @@ async function generate(req: IncomingMessage, res: ServerResponse): Promise<void
     res.end();
     return;
   }
-  const tokens = s.tokens.slice(0, request.max_tokens);
+  const chat = chatTurns !== undefined;
+  const segments = chat && s.segments.length > 0 ? s.segments : [{ metadata: request.answer_metadata ?? '', tokens: s.tokens }];
+  // The answer as the worker streams it: per token its text and segment.
+  const planned: Array<{ id: number; text: string; segment: number }> = [];
+  segments.forEach((seg, index) => {
+    if (index > 0) planned.push({ id: ASSISTANT_ID, text: '', segment: index - 1 });
+    for (const text of seg.tokens) planned.push({ id: 1000 + planned.length, text, segment: index });
+  });
+  let announced = -1;
+  const announce = (upTo: number) => {
+    for (; chat && announced < upTo; announced++) write({ type: 'segment', index: announced + 1, metadata: segments[announced + 1]!.metadata });
+  };
+  const tokens = planned.slice(0, request.max_tokens);
   let n = 0;
-  for (const text of tokens) {
+  for (const { id, text, segment } of tokens) {
     if (closed) return;
-    const id = 1000 + n;
-    const event: GenerateEvent = { type: 'token', ids: [id], text };
+    announce(segment);
+    const event: GenerateEvent = { type: 'token', ids: [id], text, ...(chat ? { segment } : {}) };
     if (request.logprobs !== undefined) {
       const bytes = [...Buffer.from(text)];
       event.logprobs = [
@@ -163,7 +186,8 @@ async function generate(req: IncomingMessage, res: ServerResponse): Promise<void
     if (s.tokenDelayMs) await sleep(s.tokenDelayMs);
   }
   if (closed) return;
-  const finish = tokens.length < s.tokens.length ? 'length' : 'stop';
+  const finish = tokens.length < planned.length ? 'length' : 'stop';
+  if (finish === 'stop') announce(segments.length - 1);
   write({
     type: 'end',
     finish_reason: finish,

@@ -12,6 +12,7 @@ class ToySequence implements EngineSequence {
   constructor(
     readonly tag: number,
     readonly adapter: EngineAdapter | null,
+    readonly readyAt: number,
   ) {}
   get length(): number {
     return this.tokens.length;
@@ -26,6 +27,8 @@ export interface ToyEngineOptions {
   banned?: number[];
   /** Milliseconds each engine call takes (lets tests act between steps). */
   stepMs?: number;
+  /** A sequence can be prefilled this long after it opens (`readyAt`, as the simulated engine's time to first token). */
+  readyAfterMs?: number;
 }
 
 export class ToyEngine implements InferenceEngine {
@@ -35,6 +38,9 @@ export class ToyEngine implements InferenceEngine {
   private nextTag = 0;
   private readonly banned: Set<number>;
   private readonly stepMs: number;
+  private readonly readyAfterMs: number;
+  /** Prefill calls made before the sequence was ready (the scheduler should make none). */
+  earlyPrefills = 0;
   /** When set, the next decode call throws this. */
   failNextDecode: Error | null = null;
 
@@ -48,11 +54,12 @@ export class ToyEngine implements InferenceEngine {
     };
     this.banned = new Set(options.banned ?? []);
     this.stepMs = options.stepMs ?? 0;
+    this.readyAfterMs = options.readyAfterMs ?? 0;
   }
 
   open(adapter: EngineAdapter | null): EngineSequence {
     if (this.open_.size >= this.info.maxSequences) throw new Error('no free row');
-    const seq = new ToySequence(this.nextTag++, adapter);
+    const seq = new ToySequence(this.nextTag++, adapter, performance.now() + this.readyAfterMs);
     this.open_.add(seq);
     return seq;
   }
@@ -71,8 +78,13 @@ export class ToyEngine implements InferenceEngine {
     return this.open_.size;
   }
 
+  readyAt(seq: EngineSequence): number {
+    return (seq as ToySequence).readyAt;
+  }
+
   async prefill(seq: EngineSequence, ids: readonly number[]): Promise<Float32Array> {
     const s = this.check(seq);
+    if (performance.now() < s.readyAt) this.earlyPrefills++;
     if (this.stepMs) await sleep(this.stepMs);
     s.tokens.push(...ids);
     this.calls.push({ kind: 'prefill', tags: [s.tag], tokens: ids.length });

@@ -1,10 +1,12 @@
 /**
  * Test helpers for the worker: a tiny model exported from the golden ChatGLM3 checkpoint into a
- * temporary folder, a worker process started on it, and an NDJSON reader for /v1/generate.
+ * temporary folder (or the demo tiny model the service builds on first start), a worker process
+ * started on it, and an NDJSON reader for /v1/generate.
  */
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureDemoModel } from '../../src/model/demo-model.js';
 import { exportModel } from '../../src/model/export-model.js';
 import type { GenerateEvent, GenerateRequestInput } from '../../src/protocol/schemas.js';
 import { startNode, type NodeProcess } from './node-process.js';
@@ -33,6 +35,16 @@ export async function exportTinyModel(mode: 'runtime' | 'merge' | 'none' = 'runt
   const adaptersDir = join(root, 'adapters');
   mkdirSync(adaptersDir);
   symlinkSync(GOLDEN_ADAPTER_DIR, join(adaptersDir, 'legal'));
+  return { root, modelDir, adaptersDir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/** The demo tiny model (`npm start`'s: model.json, tokenizer.model, random weights) in a temp folder. */
+export async function demoTinyModel(): Promise<TinyModel> {
+  const root = mkdtempSync(join(tmpdir(), 'worker-demo-'));
+  const modelDir = join(root, 'model');
+  await ensureDemoModel(modelDir, 'tiny');
+  const adaptersDir = join(root, 'adapters');
+  mkdirSync(adaptersDir);
   return { root, modelDir, adaptersDir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 

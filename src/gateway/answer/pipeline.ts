@@ -352,7 +352,7 @@ export class Answerer {
           finish = event.finish_reason;
           usage = event.usage;
           break;
-        } else {
+        } else if (event.type === 'error') {
           throw eventError(event);
         }
       }

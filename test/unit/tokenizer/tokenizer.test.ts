@@ -168,6 +168,25 @@ test('reply post-processing drops the metadata line and strips the answer', () =
   assert.equal(p.push('0123456789'), '0123456789', 'a first line longer than the limit is answer text');
 });
 
+test('reply post-processing keeps the metadata line apart, once it is known', () => {
+  const p = new ReplyPostProcessor();
+  assert.equal(p.push('get_'), '');
+  assert.equal(p.metadata, null, 'the first line is still open');
+  assert.equal(p.push('weather\n```'), '```');
+  assert.equal(p.metadata, 'get_weather');
+  const long = new ReplyPostProcessor(8);
+  long.push('0123456789');
+  assert.equal(long.metadata, '', 'a first line too long for metadata is answer text, with empty metadata');
+  const none = new ReplyPostProcessor();
+  none.push('no newline');
+  assert.equal(none.metadata, null);
+  assert.equal(none.end(), 'no newline');
+  assert.equal(none.metadata, '');
+  const preset = new ReplyPostProcessor(128, 'get_weather');
+  assert.equal(preset.metadata, 'get_weather', 'a metadata line written into the prompt is known at once');
+  assert.equal(preset.push('  ```python\n'), '```python', 'and the reply starts with the answer');
+});
+
 test('garbage model bytes and unreadable files fail with a clear error', async () => {
   await assert.rejects(ChatGLMTokenizer.fromBytes(new Uint8Array([1, 2, 3, 4, 5])), SentencePieceModelError);
   await assert.rejects(ChatGLMTokenizer.fromBytes(new Uint8Array(0)), /tokenizer\.model: not a SentencePiece model/);

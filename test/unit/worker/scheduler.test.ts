@@ -230,6 +230,35 @@ test('a long prompt is prefilled in chunks while the batch keeps decoding', asyn
   await scheduler.drain(0);
 });
 
+test('a sequence the engine is not ready to prefill waits without holding the loop: the batch keeps decoding', async () => {
+  const { scheduler, engine } = setup({ stepMs: 2, readyAfterMs: 60 });
+  const t0 = performance.now();
+  let aFirst = 0;
+  let bSubmitted = 0;
+  let bFirst = 0;
+  let b: Run | undefined;
+  const a = run(scheduler, request('a', [1, 2, 3], { maxTokens: 60 }), (n) => {
+    if (n === 1) aFirst = performance.now();
+    if (n === 3) {
+      bSubmitted = performance.now();
+      b = run(scheduler, request('b', [4, 5], { maxTokens: 3 }), (m) => {
+        if (m === 1) bFirst = performance.now();
+      });
+    }
+  });
+  await a.done;
+  await b!.done;
+  assert.ok(aFirst - t0 >= 59, `a's first token came after the engine's readiness (${aFirst - t0} ms)`);
+  assert.ok(bFirst - bSubmitted >= 59, `b's too (${bFirst - bSubmitted} ms)`);
+  assert.equal(engine.earlyPrefills, 0, 'no prefill before the engine was ready');
+  const bTag = engine.calls.filter((c) => c.kind === 'prefill')[1]!.tags[0]!;
+  const bPrefill = engine.calls.findIndex((c) => c.kind === 'prefill' && c.tags[0] === bTag);
+  const aAlone = engine.calls.slice(0, bPrefill).filter((c) => c.kind === 'decode' && c.tags.length === 1).length;
+  // 60 ms of 2 ms steps: far more than the three a had made when b came.
+  assert.ok(aAlone >= 10, `a kept decoding while b waited (${aAlone} steps)`);
+  await scheduler.drain(0);
+});
+
 test('a failing decode step ends its sequences with an error event and the worker keeps serving', async () => {
   const { scheduler, engine } = setup({ stepMs: 1 });
   const a = run(scheduler, request('a', [1, 2], { maxTokens: 20 }), (n) => {
