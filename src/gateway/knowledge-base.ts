@@ -66,8 +66,9 @@ const WORD_LIKE = /[\p{L}\p{N}]/u;
 /**
  * Word tokens of a text: jieba's tokens (default mode, HMM on), punctuation and spaces dropped.
  * Long texts are cut whole: jieba's path through its dictionary and its HMM take time linear in
- * the text (100,000 characters: 77 ms), where ICU's segmenter, used before, was quadratic and had
- * to be given long texts in pieces.
+ * the text, where ICU's segmenter, used before, was quadratic and had to be given long texts in
+ * 512-character pieces (100,000 characters of a novel, side by side: jieba 59 ms whole; ICU
+ * 154 ms in pieces, 18.7 s whole).
  */
 export function segmentWords(text: string): string[] {
   const out: string[] = [];
