@@ -1,20 +1,26 @@
 /**
  * `npm run bench:kb [-- --entries N --questions Q --rounds R]`: what a degraded answer's knowledge
- * base search costs, MiniSearch (the search the gateway used before, with the same query shaping:
- * test/helpers/minisearch-kb.ts) against the typed-array index (src/gateway/fallback/kb-index.ts), side by
- * side in one run, uncached, on `generateKnowledgeBase(N)` and `generateQuestions(…, Q)`:
- *   - build time (median of three builds) and the index's memory (heap and array buffers after a
- *     full GC, with --expose-gc);
- *   - µs per query at p50 and p99, and queries/s, over R rounds in alternating order after a warm-up;
- *   - what segmenting the question alone costs (both searches do it);
- *   - that both find the same best entry (or one MiniSearch scores exactly as well) and score.
- * Prints a table, then one JSON line.
+ * base search costs, side by side in one run, uncached, on `generateKnowledgeBase(N)` and
+ * `generateQuestions(…, Q)`:
+ *   - the typed-array index (src/gateway/fallback/kb-index.ts) with ICU's words (bench/icu-words.ts, the
+ *     segmentation before jieba) and with jieba's (the gateway's);
+ *   - MiniSearch with jieba's words and the same query shaping (test/helpers/minisearch-kb.ts, the
+ *     search before the typed-array index), which the index must score equally to.
+ * For each: build time (median of three builds) and the index's memory (heap and array buffers
+ * after a full GC, with --expose-gc; jieba's dictionary lives outside, loaded once per process,
+ * and is measured on its own); µs per query at p50 and p99 and queries/s over R rounds in
+ * rotating order after a warm-up; segmenting the question alone; how many questions reach the
+ * gateway's default `minScore` (20), the related ones and the unrelated ones apart. Also checks
+ * that the index and MiniSearch find the same best entry (or one MiniSearch scores exactly as
+ * well) with the same score. Prints a table, then one JSON line.
  */
 import { parseArgs } from 'node:util';
 import { KnowledgeBase, segmentWords } from '../src/gateway/fallback/knowledge-base.js';
 import type { KnowledgeEntry } from '../src/shared/knowledge-entry.js';
+import { loadWordSegmenter } from '../src/shared/word-segmenter.js';
 import { MiniSearchKnowledgeBase } from '../test/helpers/minisearch-kb.js';
-import { generateKnowledgeBase, generateQuestions } from './kb-corpus.js';
+import { icuWords } from './icu-words.js';
+import { generateKnowledgeBase, generateQuestions, UNRELATED } from './kb-corpus.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -26,28 +32,41 @@ const { values: args } = parseArgs({
 const ENTRIES = Number(args.entries);
 const QUESTIONS = Number(args.questions);
 const ROUNDS = Number(args.rounds);
+/** The gateway's default `knowledgeBase.minScore`. */
+const MIN_SCORE = 20;
+
+type Match = { id: string; score: number } | null;
 
 interface Searcher {
   name: string;
+  segment: (text: string) => string[];
   build(entries: readonly KnowledgeEntry[]): unknown;
-  search(index: unknown, question: string): { id: string; score: number } | null;
+  search(index: unknown, question: string): Match;
 }
 
+const typedArrayIndex = (name: string, segment: (text: string) => string[]): Searcher => ({
+  name,
+  segment,
+  build: (entries) => new KnowledgeBase(entries, { cacheLimit: 0, segment }),
+  search: (index, q) => {
+    const m = (index as KnowledgeBase).best(q);
+    return m && { id: m.entry.id, score: m.score };
+  },
+});
+
 const SEARCHERS: Searcher[] = [
+  typedArrayIndex('index, ICU words (before)', icuWords),
+  typedArrayIndex('index, jieba words (after)', segmentWords),
   {
-    name: 'MiniSearch',
+    name: 'MiniSearch, jieba words',
+    segment: segmentWords,
     build: (entries) => new MiniSearchKnowledgeBase(entries),
     search: (index, q) => (index as MiniSearchKnowledgeBase).best(q),
   },
-  {
-    name: 'typed-array index',
-    build: (entries) => new KnowledgeBase(entries, { cacheLimit: 0 }),
-    search: (index, q) => {
-      const m = (index as KnowledgeBase).best(q);
-      return m && { id: m.entry.id, score: m.score };
-    },
-  },
 ];
+const ICU = 0;
+const JIEBA = 1;
+const MINI = 2;
 
 const gc = (globalThis as { gc?: () => void }).gc;
 /** Heap plus array buffers (typed arrays live outside the JS heap), bytes. */
@@ -62,8 +81,16 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+// jieba's dictionary first, alone: it is loaded once per process, whatever the corpus.
+gc?.();
+const rssBefore = process.memoryUsage().rss;
+const dictStarted = performance.now();
+loadWordSegmenter();
+const dictionary = { loadMs: performance.now() - dictStarted, rssMB: (process.memoryUsage().rss - rssBefore) / 2 ** 20 };
+
 const entries = generateKnowledgeBase(ENTRIES);
 const questions = generateQuestions(entries, QUESTIONS);
+const unrelated = new Set(UNRELATED);
 
 interface Measured {
   name: string;
@@ -74,6 +101,11 @@ interface Measured {
   p99Us: number;
   meanUs: number;
   qps: number;
+  segmentP50Us: number;
+  segmentP99Us: number;
+  /** Shares of the related and of the unrelated questions whose best match reaches MIN_SCORE. */
+  answeredRelated: number;
+  answeredUnrelated: number;
 }
 
 const indexes: unknown[] = [];
@@ -94,14 +126,21 @@ for (const s of SEARCHERS) {
   builds.push({ buildMs: times.sort((a, b) => a - b)[1]!, memoryMB: bytes / 2 ** 20 });
 }
 
-// Warm-up (JIT), and the agreement check: the same best entry, or one MiniSearch scores exactly as well.
-const reference = indexes[0] as MiniSearchKnowledgeBase;
+// Warm-up (JIT), the agreement check (the same best entry, or one MiniSearch scores exactly as
+// well), and who reaches minScore.
+const reference = indexes[MINI] as MiniSearchKnowledgeBase;
 let agree = 0;
 let maxRelDiff = 0;
+let related = 0;
+const answered = SEARCHERS.map(() => ({ related: 0, unrelated: 0 }));
 for (const q of questions) {
   const want = reference.bestWithTies(q);
-  const got = SEARCHERS[1]!.search(indexes[1], q);
-  SEARCHERS[0]!.search(indexes[0], q);
+  const got = SEARCHERS[JIEBA]!.search(indexes[JIEBA], q);
+  if (!unrelated.has(q)) related++;
+  SEARCHERS.forEach((s, i) => {
+    const m = s.search(indexes[i], q);
+    if (m && m.score >= MIN_SCORE) answered[i]![unrelated.has(q) ? 'unrelated' : 'related']++;
+  });
   if (!want || !got) {
     if (!want && !got) agree++;
     continue;
@@ -113,7 +152,8 @@ for (const q of questions) {
 const latencies = SEARCHERS.map(() => new Float64Array(QUESTIONS * ROUNDS));
 const seconds = SEARCHERS.map(() => 0);
 for (let round = 0; round < ROUNDS; round++) {
-  const order = round % 2 === 0 ? [0, 1] : [1, 0];
+  // Each searcher goes first once in a while, so that machine noise falls on all of them.
+  const order = SEARCHERS.map((_, i) => (i + round) % SEARCHERS.length);
   for (const i of order) {
     const s = SEARCHERS[i]!;
     const index = indexes[i];
@@ -128,16 +168,18 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-// Segmentation alone, which both pay per question.
-const segment = new Float64Array(QUESTIONS * ROUNDS);
-for (let round = 0; round < ROUNDS; round++) {
-  for (let j = 0; j < QUESTIONS; j++) {
-    const t0 = performance.now();
-    segmentWords(questions[j]!);
-    segment[round * QUESTIONS + j] = (performance.now() - t0) * 1000;
+// Segmentation alone, which every search pays per question.
+const segmentTimes = SEARCHERS.map((s) => {
+  const times = new Float64Array(QUESTIONS * ROUNDS);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let j = 0; j < QUESTIONS; j++) {
+      const t0 = performance.now();
+      s.segment(questions[j]!);
+      times[round * QUESTIONS + j] = (performance.now() - t0) * 1000;
+    }
   }
-}
-segment.sort();
+  return times.sort();
+});
 
 const measured: Measured[] = SEARCHERS.map((s, i) => {
   const sorted = latencies[i]!.slice().sort();
@@ -150,27 +192,39 @@ const measured: Measured[] = SEARCHERS.map((s, i) => {
     p99Us: percentile(sorted, 99),
     meanUs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
     qps: sorted.length / seconds[i]!,
+    segmentP50Us: percentile(segmentTimes[i]!, 50),
+    segmentP99Us: percentile(segmentTimes[i]!, 99),
+    answeredRelated: answered[i]!.related / Math.max(1, related),
+    answeredUnrelated: answered[i]!.unrelated / Math.max(1, QUESTIONS - related),
   };
 });
-const [mini, ours] = measured as [Measured, Measured];
-const ratio = {
-  buildMs: mini.buildMs / ours.buildMs,
-  memoryMB: mini.memoryMB / ours.memoryMB,
-  p50Us: mini.p50Us / ours.p50Us,
-  p99Us: mini.p99Us / ours.p99Us,
-  meanUs: mini.meanUs / ours.meanUs,
-  qps: ours.qps / mini.qps,
-};
-const segmentation = { p50Us: percentile(segment, 50), p99Us: percentile(segment, 99) };
+
+/** a ÷ b per measure (queries/s as b ÷ a, so that above 1 always means b is better). */
+function ratio(a: Measured, b: Measured) {
+  return {
+    buildMs: a.buildMs / b.buildMs,
+    memoryMB: a.memoryMB / b.memoryMB,
+    p50Us: a.p50Us / b.p50Us,
+    p99Us: a.p99Us / b.p99Us,
+    meanUs: a.meanUs / b.meanUs,
+    qps: b.qps / a.qps,
+  };
+}
+const icuOverJieba = ratio(measured[ICU]!, measured[JIEBA]!);
+const miniOverIndex = ratio(measured[MINI]!, measured[JIEBA]!);
 
 const f = (x: number, digits = 1) => x.toFixed(digits);
-const rows: string[][] = [['search', 'build ms', 'memory MB', 'p50 µs', 'p99 µs', 'mean µs', 'queries/s']];
-for (const m of measured) rows.push([m.name, f(m.buildMs), f(m.memoryMB), f(m.p50Us), f(m.p99Us), f(m.meanUs), f(m.qps, 0)]);
-rows.push(['MiniSearch ÷ ours', f(ratio.buildMs, 2), f(ratio.memoryMB, 2), f(ratio.p50Us, 1), f(ratio.p99Us, 1), f(ratio.meanUs, 1), `×${f(ratio.qps, 1)}`]);
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const rows: string[][] = [['search', 'build ms', 'memory MB', 'p50 µs', 'p99 µs', 'mean µs', 'queries/s', 'segment p50 µs', `≥ ${MIN_SCORE}: related`, 'unrelated']];
+for (const m of measured) {
+  rows.push([m.name, f(m.buildMs), f(m.memoryMB), f(m.p50Us), f(m.p99Us), f(m.meanUs), f(m.qps, 0), f(m.segmentP50Us), pct(m.answeredRelated), pct(m.answeredUnrelated)]);
+}
+const ratioRow = (name: string, r: ReturnType<typeof ratio>) => [name, f(r.buildMs, 2), f(r.memoryMB, 2), f(r.p50Us, 2), f(r.p99Us, 2), f(r.meanUs, 2), `×${f(r.qps, 2)}`, '', '', ''];
+rows.push(ratioRow('ICU ÷ jieba (index)', icuOverJieba), ratioRow('MiniSearch ÷ index (jieba)', miniOverIndex));
 const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-console.log(`knowledge base search: ${ENTRIES} generated entries, ${QUESTIONS} questions × ${ROUNDS} rounds per search, uncached${gc ? '' : ' (no --expose-gc: memory is rough)'}`);
+console.log(`knowledge base search: ${ENTRIES} generated entries, ${QUESTIONS} questions (${QUESTIONS - related} unrelated) × ${ROUNDS} rounds per search, uncached${gc ? '' : ' (no --expose-gc: memory is rough)'}`);
 for (const row of rows) console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
 console.log('');
-console.log(`segmenting the question alone: p50 ${f(segmentation.p50Us)} µs, p99 ${f(segmentation.p99Us)} µs`);
+console.log(`jieba's dictionary (once per process, not in the memory column): loaded in ${f(dictionary.loadMs, 0)} ms, +${f(dictionary.rssMB, 0)} MB resident`);
 console.log(`same best entry (or an exact tie) and score as MiniSearch: ${agree}/${QUESTIONS}; largest relative score difference ${maxRelDiff.toExponential(1)}`);
-console.log(JSON.stringify({ entries: ENTRIES, questions: QUESTIONS, rounds: ROUNDS, measured, ratio, segmentation, agree, maxRelDiff }));
+console.log(JSON.stringify({ entries: ENTRIES, questions: QUESTIONS, rounds: ROUNDS, dictionary, measured, ratio: { icuOverJieba, miniOverIndex }, agree, maxRelDiff }));

@@ -1,15 +1,22 @@
-/** `npm run eval -- --data dev.json --url http://localhost:8080 [...]`: BLEU-4 / ROUGE before and after fine-tuning. */
+/**
+ * `npm run eval -- --data dev.json --url http://localhost:8080 [...]`: BLEU-4 / ROUGE before and after fine-tuning.
+ * `npm run eval -- --score answers.jsonl [--out DIR]`: the same scores for answers one already has, no service.
+ */
 import { mkdir } from 'node:fs/promises';
 import { z } from 'zod';
 import { numberFlag, parseFlags, runCli } from '../shared/cli.js';
 import { readEvalSamples } from '../data/conversations.js';
-import { writeReport } from '../data/eval-report.js';
+import { writeReport, writeScoreReport } from '../data/eval-report.js';
 import { evaluate, type EvalModel } from '../data/evaluate.js';
 import { METRICS } from '../data/metrics.js';
+import { readScoreCases, scoreCases } from '../data/score-file.js';
 import { startProgress, type Progress } from '../shared/progress.js';
 import { AppError } from '../shared/errors.js';
 
 const USAGE = `usage: npm run eval -- --data dev.json --url URL [options]
+       npm run eval -- --score answers.jsonl [--out DIR]
+  --score FILE         score answers you already have, one {"prediction", "reference"} per line (no service;
+                       only --out goes with it)
   --data FILE          finetune_demo JSONL (dev.json from prepare-data)
   --url URL            the running service (OpenAI-compatible), e.g. http://localhost:8080
   --adapter NAME       model to evaluate ("微调后"); default: the base model
@@ -51,7 +58,45 @@ const Schema = z.object({
   'timeout-ms': positiveInt().default(120_000),
 });
 
+const SCORE_FLAGS = { score: FLAGS.data, out: FLAGS.out } as const;
+
+const ScoreSchema = z.object({
+  score: z.string().min(1, 'is required'),
+  out: Schema.shape.out,
+});
+
+const isFlag = (arg: string, name: string) => arg === `--${name}` || arg.startsWith(`--${name}=`);
+
+async function makeOutDir(out: string): Promise<void> {
+  await mkdir(out, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+    throw new AppError('INVALID_REQUEST', `--out: cannot create ${out}: ${err.code ?? err.message}`, { param: '--out' });
+  });
+}
+
+/** `--score`: the file's answers scored, no service asked. */
+async function score(argv: string[]): Promise<void> {
+  const serviceFlag = Object.keys(FLAGS).find((name) => name !== 'out' && argv.some((a) => isFlag(a, name)));
+  if (serviceFlag) {
+    throw new AppError('INVALID_REQUEST', `--${serviceFlag}: not used with --score (the file holds the answers; only --out goes with it)`, { param: `--${serviceFlag}` });
+  }
+  const flags = parseFlags(argv, SCORE_FLAGS, ScoreSchema);
+  const cases = await readScoreCases(flags.score);
+  await makeOutDir(flags.out);
+  const result = scoreCases(flags.score, cases);
+  const paths = await writeScoreReport(result, flags.out);
+  const lines = [
+    `${cases.length} answers from ${flags.score}`,
+    'metric\tscore',
+    ...METRICS.map((k) => `${k}\t${result.scores[k].toFixed(2)}`),
+    `report: ${paths.markdown}`,
+    `json:   ${paths.json}`,
+    `chart:  ${paths.chart}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
 await runCli(USAGE, async (argv, signal) => {
+  if (argv.some((a) => isFlag(a, 'score'))) return score(argv);
   const flags = parseFlags(argv, FLAGS, Schema);
   let skipped = 0;
   const samples = await readEvalSamples(flags.data, {
@@ -61,9 +106,7 @@ await runCli(USAGE, async (argv, signal) => {
       process.stderr.write(`${flags.data} line ${s.line}: skipped: ${s.message}\n`);
     },
   });
-  await mkdir(flags.out, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
-    throw new AppError('INVALID_REQUEST', `--out: cannot create ${flags.out}: ${err.code ?? err.message}`, { param: '--out' });
-  });
+  await makeOutDir(flags.out);
   const bars = new Map<string, Progress>();
   const barOf = (m: EvalModel, total: number) => {
     let bar = bars.get(m.label);

@@ -1,14 +1,16 @@
 /**
  * The evaluation's outputs: `eval-report.json` (everything, per sample), `eval-report.md` (the
  * table of means, "微调前 / 微调后" side by side, and a few answers), and `eval-chart.svg` (a
- * grouped bar per metric). The chart is written by hand: it is four groups of at most two bars
+ * grouped bar per metric); for `eval --score`, the same three files with the means and each
+ * answer's scores in the file's order. The chart is written by hand: it is four groups of at most two bars
  * on a fixed 0–100 scale, which a template does in a few lines; a charting library (vega and its
  * d3 tree) would add megabytes for the same picture.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
-import type { EvalResult } from './evaluate.js';
-import { METRICS } from './metrics.js';
+import type { EvalModel, EvalResult } from './evaluate.js';
+import { METRICS, type Scores } from './metrics.js';
+import type { ScoreResult } from './score-file.js';
 
 export const REPORT_FILES = { json: 'eval-report.json', markdown: 'eval-report.md', chart: 'eval-chart.svg' } as const;
 
@@ -20,6 +22,13 @@ const METRIC_NAMES: Record<(typeof METRICS)[number], string> = {
 };
 
 const fmt = (x: number) => x.toFixed(2);
+
+/** How the scores were made, under each report's table. */
+const SCORES_NOTE = [
+  'Scores are means over answers, × 100, computed as ChatGLM3\'s finetune_demo computes them: words cut by jieba',
+  '(default mode, HMM on), BLEU-4 by NLTK\'s `sentence_bleu` with smoothing method 3, ROUGE F-scores by the `rouge`',
+  'package. finetune_demo prints BLEU-4 in 0..1 (here × 100).',
+].join('\n');
 
 function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -62,9 +71,7 @@ export function renderMarkdown(result: EvalResult): string {
       : []),
     `![scores](${REPORT_FILES.chart})`,
     '',
-    'Scores are means over answers, × 100. Words are cut with `Intl.Segmenter(\'zh\', {granularity: \'word\'})`,',
-    'where ChatGLM3\'s finetune_demo uses jieba, so values are close to, not equal to, what finetune_demo prints;',
-    'finetune_demo prints BLEU-4 in 0..1 (here × 100). BLEU-4 uses NLTK\'s smoothing method 3; ROUGE F-scores follow the `rouge` package.',
+    SCORES_NOTE,
     '',
     '## Examples',
     '',
@@ -82,8 +89,8 @@ export function renderMarkdown(result: EvalResult): string {
 
 const COLORS = ['#9aa5b1', '#2f6fde'];
 
-export function renderChart(result: EvalResult): string {
-  const { models } = result;
+/** One group of bars per metric, one bar per model; `caption` says what was scored. */
+export function renderChart(models: ReadonlyArray<EvalModel & { scores: Scores }>, caption: string): string {
   const width = 640;
   const height = 360;
   const left = 48;
@@ -117,7 +124,7 @@ export function renderChart(result: EvalResult): string {
     out.push(`<text x="${(left + g * groupW + groupW / 2).toFixed(1)}" y="${top + plotH + 20}" text-anchor="middle">${METRIC_NAMES[k]}</text>`);
   });
   out.push(`<line x1="${left}" x2="${width - 16}" y1="${top + plotH}" y2="${top + plotH}" stroke="#52606d"/>`);
-  out.push(`<text x="${left}" y="${height - 12}" fill="#52606d" font-size="11">${escapeXml(`${result.samples.length} conversations · scores × 100 · Intl.Segmenter words`)}</text>`);
+  out.push(`<text x="${left}" y="${height - 12}" fill="#52606d" font-size="11">${escapeXml(`${caption} · scores × 100 · jieba words`)}</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
@@ -130,7 +137,41 @@ export async function writeReport(result: EvalResult, outDir: string): Promise<R
     chart: join(outDir, REPORT_FILES.chart),
   };
   await writeFileAtomic(paths.json, JSON.stringify(result, null, 2) + '\n');
-  await writeFileAtomic(paths.chart, renderChart(result));
+  await writeFileAtomic(paths.chart, renderChart(result.models, `${result.samples.length} conversations`));
   await writeFileAtomic(paths.markdown, renderMarkdown(result) + '\n');
+  return paths;
+}
+
+/** The report of `eval --score`: the means, then each answer's scores in the file's order. */
+export function renderScoreMarkdown(result: ScoreResult): string {
+  const file = basename(result.data);
+  return [
+    '# 评分 (scores of given answers)',
+    '',
+    `- data: ${result.data} (${result.cases.length} answers)`,
+    `- at: ${result.createdAt}`,
+    '',
+    `| 指标 metric | \`${file}\` |`,
+    '| --- | --- |',
+    ...METRICS.map((k) => `| ${METRIC_NAMES[k]} | ${fmt(result.scores[k])} |`),
+    `| answers scored | ${result.cases.length} |`,
+    '',
+    `![scores](${REPORT_FILES.chart})`,
+    '',
+    SCORES_NOTE,
+    'Each answer\'s scores are in eval-report.json (`cases`, in the order of the file).',
+  ].join('\n');
+}
+
+/** Writes the three files of `eval --score` atomically; returns their paths. */
+export async function writeScoreReport(result: ScoreResult, outDir: string): Promise<Record<keyof typeof REPORT_FILES, string>> {
+  const paths = {
+    json: join(outDir, REPORT_FILES.json),
+    markdown: join(outDir, REPORT_FILES.markdown),
+    chart: join(outDir, REPORT_FILES.chart),
+  };
+  await writeFileAtomic(paths.json, JSON.stringify(result, null, 2) + '\n');
+  await writeFileAtomic(paths.chart, renderChart([{ label: '评分', model: basename(result.data), scores: result.scores }], `${result.cases.length} answers`));
+  await writeFileAtomic(paths.markdown, renderScoreMarkdown(result) + '\n');
   return paths;
 }

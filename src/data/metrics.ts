@@ -2,16 +2,16 @@
  * The scores ChatGLM3's finetune_demo reports in `compute_metrics`, for one answer against one
  * reference, computed on Chinese word segments:
  *
- * - Segmentation: `Intl.Segmenter('zh', {granularity: 'word'})` (ICU's dictionary segmenter)
- *   where finetune_demo uses jieba. Punctuation stays a token of its own, as with jieba;
- *   whitespace is dropped (jieba keeps spaces as tokens; they only matter to BLEU). ICU and jieba
- *   cut many words differently (ICU tends to shorter words and has no HMM for unknown words), so
- *   scores are close to, not equal to, finetune_demo's on the same texts.
- * - BLEU-4: NLTK's `sentence_bleu([reference], hypothesis)` with uniform weights and
+ * - Segmentation: `list(jieba.cut(text.strip()))` as finetune_demo takes it (jieba's default
+ *   mode with the HMM, `cutWords` in src/shared/word-segmenter.ts), with Python's `str.strip`.
+ *   Punctuation and every space are tokens of their own, so BLEU counts spaces as jieba does.
+ * - BLEU-4: NLTK 3.8's `sentence_bleu([reference], hypothesis)` with uniform weights and
  *   `SmoothingFunction().method3` (NIST geometric smoothing: the k-th n-gram order with no match
- *   counts as 1 / (2^k · number of hypothesis n-grams)); 0 when no unigram matches; brevity
- *   penalty exp(1 − r/c) when the answer is shorter. Reported × 100 (finetune_demo prints it in
- *   0..1; divide by 100 to compare).
+ *   counts as 1 / (2^k · number of hypothesis n-grams, at least 1)); 0 when no unigram matches
+ *   (so also for an empty answer); brevity penalty 1 for a longer answer, 0 for an empty one, else
+ *   exp(1 − r/c). NLTK adds the four logarithms with `math.fsum`, here left to right: they may
+ *   differ in the last bit or so, far below the 1e-4 the golden test allows. Reported × 100
+ *   (finetune_demo prints it in 0..1; divide by 100 to compare).
  * - ROUGE-1/2/L F: the `rouge` package (pltrdy) that finetune_demo calls on space-joined tokens:
  *   the text is cut into "sentences" at '.', n-grams are counted as sets (distinct n-grams),
  *   ROUGE-L is its summary-level union LCS over distinct words, F = 2PR / (P + R + 1e-8); × 100
@@ -20,6 +20,7 @@
  *
  * Averages over answers are plain means, as finetune_demo's `np.mean`.
  */
+import { cutWords } from '../shared/word-segmenter.js';
 
 export interface Scores {
   'bleu-4': number;
@@ -30,15 +31,13 @@ export interface Scores {
 
 export const METRICS = ['bleu-4', 'rouge-1', 'rouge-2', 'rouge-l'] as const satisfies ReadonlyArray<keyof Scores>;
 
-const segmenter = new Intl.Segmenter('zh', { granularity: 'word' });
+/** The characters Python's `str.isspace` accepts, which `str.strip()` removes (JS `trim` differs: it keeps U+001C–U+001F and U+0085, removes U+FEFF). */
+const PY_SPACE = '[\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const PY_STRIP = new RegExp(`^${PY_SPACE}+|${PY_SPACE}+$`, 'g');
 
-/** Word segments of a text: words and punctuation, without whitespace. */
+/** Word segments of a text as finetune_demo takes them: jieba's tokens of the stripped text, punctuation and spaces included. */
 export function segment(text: string): string[] {
-  const out: string[] = [];
-  for (const s of segmenter.segment(text.trim())) {
-    if (s.segment.trim() !== '') out.push(s.segment);
-  }
-  return out;
+  return cutWords(text.replace(PY_STRIP, ''));
 }
 
 function ngramCounts(tokens: string[], n: number): Map<string, number> {

@@ -24,9 +24,10 @@
  * looks between steps, so `readyAt` is then half a step before the due time: the first token
  * comes at the step boundary nearest to it (within ±itlMs/2) instead of always at the next one,
  * which would add up to a whole step to every time to first token under load. A decode step
- * takes `itlMs` for the whole batch, measured from the end of the step before when the loop came
- * back within a step (so the scheduler's own time between steps is part of the step, not added
- * to it), else from the call. Waits are timers: the event loop stays free.
+ * takes `itlMs` for the whole batch on a step clock: due one step after the step before, or at
+ * once when the loop comes back late, so the scheduler's own time between steps and timer delays
+ * on a busy machine are part of the step, not added to it; after an idle pause the clock starts
+ * from the call. Waits are timers: the event loop stays free.
  */
 import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
 import { sleep } from '../shared/net.js';
@@ -139,7 +140,10 @@ export class SimEngine implements InferenceEngine {
   async decode(seqs: readonly EngineSequence[], _ids: readonly number[]): Promise<Float32Array> {
     const list = seqs.map((q) => this.check(q, 1));
     const now = performance.now();
-    const due = now - this.lastStepAt < this.itlMs ? this.lastStepAt + this.itlMs : now + this.itlMs;
+    // On the step clock while the loop keeps up: a step that comes late (a busy machine, a long
+    // pause between steps) runs at once, so the average step stays itlMs. After a pause of more
+    // than two steps the batch was idle, and the clock starts again from now.
+    const due = now - this.lastStepAt > 2 * this.itlMs ? now + this.itlMs : Math.max(this.lastStepAt + this.itlMs, now);
     this.lastStepAt = due;
     if (due > now) await sleep(due - now);
     const v = this.info.vocabSize;

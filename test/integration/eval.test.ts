@@ -11,10 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runCli } from '../helpers/cli.js';
-import { CLI_DIR, PROJECT_ROOT } from '../helpers/paths.js';
+import { CLI_DIR, GOLDEN_DIR, PROJECT_ROOT } from '../helpers/paths.js';
 import { startFakeOpenAi, type FakeOpenAi, type FakeRequest } from '../helpers/fake-openai.js';
 import type { EvalResult } from '../../src/data/evaluate.js';
 import { readJson } from '../helpers/json.js';
+import { meanScores, scoreAnswer } from '../../src/data/metrics.js';
+import type { ScoreResult } from '../../src/data/score-file.js';
 
 const run = promisify(execFile);
 const SAMPLE = join(PROJECT_ROOT, 'data/sample/lawzhidao-sample.csv');
@@ -94,7 +96,7 @@ test('eval --compare base against an adapter: both columns in the report, JSON a
     const row = `| ${name} | ${fmt(before!.scores[k])} | ${fmt(after!.scores[k])} | +${fmt(after!.scores[k] - before!.scores[k])} |`;
     assert.ok(md.includes(row), `missing ${row}`);
   }
-  assert.match(md, /Intl\.Segmenter/);
+  assert.match(md, /words cut by jieba/);
   assert.match(md, /!\[scores\]\(eval-chart\.svg\)/);
 
   const svg = readFileSync(join(out, 'eval-chart.svg'), 'utf8');
@@ -208,4 +210,92 @@ test('flag garbage and service problems: clear errors, the right exit codes', as
   const right = await evalCli('--data', data, '--url', locked.url, '--api-key', 'sk-right', '--limit', '2', '--out', join(dir, 'locked'));
   assert.equal(right.code, 0, right.stderr);
   assert.ok(locked.requests.every((q) => q.authorization === 'Bearer sk-right'));
+});
+
+interface GoldenCase {
+  prediction: string;
+  reference: string;
+  bleu4: number;
+}
+
+test('eval --score: the file’s answers scored without a service, each case in input order beside the means', async () => {
+  const golden = readJson<{ cases: GoldenCase[] }>(join(GOLDEN_DIR, 'eval/bleu.json')).cases;
+  const file = join(dir, 'answers.jsonl');
+  // Blank lines are skipped; other fields are ignored.
+  const lines = golden.map((c, i) => JSON.stringify({ id: i, prediction: c.prediction, reference: c.reference }));
+  writeFileSync(file, `\uFEFF${lines.slice(0, 3).join('\n')}\n\n${lines.slice(3).join('\r\n')}\n`);
+  const out = join(dir, 'scored');
+  const r = await evalCli('--score', file, '--out', out);
+  assert.equal(r.code, 0, r.stderr);
+
+  const json = readJson<ScoreResult>(join(out, 'eval-report.json'));
+  assert.equal(json.data, file);
+  assert.equal(json.cases.length, golden.length);
+  json.cases.forEach((c, i) => {
+    assert.deepEqual(Object.keys(c), ['bleu-4', 'rouge-1', 'rouge-2', 'rouge-l']);
+    assert.ok(Math.abs(c['bleu-4'] - golden[i]!.bleu4) <= 1e-4, `case ${i}: BLEU-4 ${c['bleu-4']} ≠ ${golden[i]!.bleu4}`);
+    assert.deepEqual(c, scoreAnswer(golden[i]!.prediction, golden[i]!.reference));
+  });
+  assert.deepEqual(json.scores, meanScores(json.cases));
+  // The identical pair (100 on every metric) is where the file has it.
+  const identical = golden.findIndex((c) => c.prediction === c.reference);
+  assert.deepEqual(json.cases[identical], { 'bleu-4': 100, 'rouge-1': 100, 'rouge-2': 100, 'rouge-l': 100 });
+
+  const md = readFileSync(join(out, 'eval-report.md'), 'utf8');
+  assert.ok(md.includes(`| BLEU-4 | ${json.scores['bleu-4'].toFixed(2)} |`), md);
+  assert.match(md, new RegExp(`\\| answers scored \\| ${golden.length} \\|`));
+  assert.match(md, /words cut by jieba/);
+  const svg = readFileSync(join(out, 'eval-chart.svg'), 'utf8');
+  assert.equal((svg.match(/<rect [^>]*><title>/g) ?? []).length, 4);
+  assert.match(svg, new RegExp(`${golden.length} answers`));
+  assert.match(r.stdout, new RegExp(`^${golden.length} answers from .*\nmetric\tscore\nbleu-4\t${json.scores['bleu-4'].toFixed(2)}\n`));
+});
+
+test('eval --score: a bad line stops the run with one line naming the line and the field; bad flags exit 2', async () => {
+  const good = JSON.stringify({ prediction: '可以起诉。', reference: '可以向法院起诉。' });
+  const file = (name: string, body: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, body);
+    return path;
+  };
+  const dataCases: Array<[string, RegExp]> = [
+    [`${good}\n{"prediction": "x",\n`, /line 2: not JSON: /],
+    [`${good}\n{"reference": "y"}\n`, /line 2: prediction: is required$/],
+    [`${good}\n\n{"prediction": "x"}\n`, /line 3: reference: is required$/],
+    [`${good}\n{"prediction": 1, "reference": "y"}\n`, /line 2: prediction: expected a string, got number$/],
+    [`${good}\n{"prediction": "x", "reference": null}\n`, /line 2: reference: expected a string, got null$/],
+    [`${good}\n{"prediction": ["x"], "reference": "y"}\n`, /line 2: prediction: expected a string, got an array$/],
+    [`${good}\n{"prediction": "x", "reference": " \\n "}\n`, /line 2: reference: is empty$/],
+    [`[1, 2]\n`, /line 1: expected an object \{"prediction", "reference"\}, got an array$/],
+    [`"just text"\n`, /line 1: expected an object \{"prediction", "reference"\}, got string$/],
+    [`null\n`, /line 1: expected an object \{"prediction", "reference"\}, got null$/],
+    ['', /no answers to score/],
+    ['\n\n  \n', /no answers to score/],
+    ['\u0000\u0001\u0002garbage', /line 1: not JSON: /],
+  ];
+  const runs = await Promise.all(dataCases.map(([body], i) => evalCli('--score', file(`bad-${i}.jsonl`, body), '--out', join(dir, 'bad-out'))));
+  dataCases.forEach(([body, message], i) => {
+    const r = runs[i]!;
+    assert.equal(r.code, 1, `${JSON.stringify(body)}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr.trim(), /^error INVALID_DATA: .*bad-\d+\.jsonl/);
+    assert.match(r.stderr.trim(), message, JSON.stringify(body));
+  });
+
+  const ok = file('ok.jsonl', `${good}\n`);
+  const flagCases: Array<[string[], number, RegExp]> = [
+    [['--score', ok, '--url', fake.url], 2, /error INVALID_REQUEST: --url: not used with --score/],
+    [['--score', ok, '--data', ok], 2, /error INVALID_REQUEST: --data: not used with --score/],
+    [['--score', ok, '--limit=3'], 2, /error INVALID_REQUEST: --limit: not used with --score/],
+    [['--score', ok, '--verbose'], 2, /error INVALID_REQUEST: Unknown option '--verbose'/],
+    [['--score'], 2, /error INVALID_REQUEST: Option '--score <value>' argument missing/],
+    [['--score', ''], 2, /error INVALID_REQUEST: --score: is required/],
+    [['--score', ok, '--out', join(ok, 'under-a-file')], 2, /error INVALID_REQUEST: --out: cannot create .*ENOTDIR/],
+    [['--score', join(dir, 'missing.jsonl')], 1, /error INVALID_DATA: cannot read .*missing\.jsonl: ENOENT/],
+  ];
+  const flagRuns = await Promise.all(flagCases.map(([args]) => evalCli(...args)));
+  flagCases.forEach(([args, code, message], i) => {
+    assert.equal(flagRuns[i]!.code, code, `${args.join(' ')}: ${flagRuns[i]!.stderr}`);
+    assert.match(flagRuns[i]!.stderr, message, args.join(' '));
+  });
 });

@@ -2,9 +2,9 @@
  * The fallback's answers: a full-text index over the legal Q&A knowledge base, and canned texts.
  *
  * Search: a BM25+ index over each entry's title and question that scores as MiniSearch would
- * (`kb-index.ts`, hand-written for speed; the reasons and numbers are there), with Chinese word
- * segmentation from `Intl.Segmenter('zh', {granularity: 'word'})` for both the index and the
- * query, common words left out of the query (see `best`), answers cached per question. The best
+ * (`kb-index.ts`, hand-written for speed; the reasons and numbers are there), with jieba's words
+ * (src/shared/word-segmenter.ts, the evaluation's segmenter) for both the index and the query,
+ * common words left out of the query (see `best`), answers cached per question. The best
  * match answers when its score reaches `minScore`; below it, or when the source is `canned`,
  * the canned text for the situation answers.
  */
@@ -13,6 +13,7 @@ import { loadKnowledgeEntries, type KnowledgeSkip } from '../../data/knowledge-b
 import { z } from 'zod';
 import { readJsonFile } from '../../shared/json-file.js';
 import type { KnowledgeEntry } from '../../shared/knowledge-entry.js';
+import { cutWords, loadWordSegmenter } from '../../shared/word-segmenter.js';
 import type { DegradeSource } from '../config.js';
 import { KbIndex } from './kb-index.js';
 
@@ -49,38 +50,19 @@ export function loadCannedAnswers(path: string | undefined): CannedAnswers {
   return readJsonFile(path, CannedAnswersSchema, { fail: (file, detail) => new Error(`canned answers ${file}: ${detail}`) });
 }
 
-const segmenter = new Intl.Segmenter('zh', { granularity: 'word' });
+/** A token that is a word: it has a letter or a digit (jieba also gives punctuation and each space as tokens). */
+const WORD_LIKE = /[\p{L}\p{N}]/u;
 
 /**
- * Longest piece of text handed to the segmenter at once. ICU's dictionary segmentation of Chinese
- * takes time quadratic in the length of the text (measured: 10,000 characters 18 ms, 100,000
- * characters 7.8 s, the same 100,000 in pieces of 512: 38 ms), so a long question must not stall
- * the gateway. Texts up to this length are segmented whole, as before.
+ * Word tokens of a text: jieba's tokens (default mode, HMM on), punctuation and spaces dropped.
+ * Long texts are cut whole: jieba's path through its dictionary and its HMM take time linear in
+ * the text, where ICU's segmenter, used before, was quadratic and had to be given long texts in
+ * 512-character pieces (100,000 characters of a novel, side by side: jieba 59 ms whole; ICU
+ * 154 ms in pieces, 18.7 s whole).
  */
-const SEGMENT_PIECE = 512;
-/** Where a long text is preferably cut: spaces and sentence punctuation, which end a word anyway. */
-const CUT_AFTER = /[\s，。？！；：、?!;]/;
-
-/** Word tokens of a text: the segmenter's word-like segments (punctuation and spaces dropped). */
 export function segmentWords(text: string): string[] {
   const out: string[] = [];
-  if (text.length <= SEGMENT_PIECE) {
-    for (const s of segmenter.segment(text)) if (s.isWordLike) out.push(s.segment);
-    return out;
-  }
-  for (let start = 0; start < text.length; ) {
-    let end = Math.min(text.length, start + SEGMENT_PIECE);
-    if (end < text.length) {
-      let cut = end;
-      while (cut > start + SEGMENT_PIECE / 2 && !CUT_AFTER.test(text[cut - 1]!)) cut--;
-      end = cut > start + SEGMENT_PIECE / 2 ? cut : end;
-      // Never between the halves of a surrogate pair.
-      const code = text.charCodeAt(end);
-      if (code >= 0xdc00 && code <= 0xdfff) end--;
-    }
-    for (const s of segmenter.segment(text.slice(start, end))) if (s.isWordLike) out.push(s.segment);
-    start = end;
-  }
+  for (const token of cutWords(text)) if (WORD_LIKE.test(token)) out.push(token);
   return out;
 }
 
@@ -97,6 +79,8 @@ export interface KnowledgeBaseOptions {
   onSearch?: (cache: KnowledgeSearch) => void;
   /** Questions remembered with their best match (the cache starts over when full); 0: none. Default 10,000. */
   cacheLimit?: number;
+  /** How texts become words, for the index and the questions. Default `segmentWords` (jieba); `bench:kb` compares others. */
+  segment?: (text: string) => string[];
 }
 
 /** A term in more than this share of the entries says little about a question (怎么, 办, 的) and costs the most to score. */
@@ -115,15 +99,19 @@ export class KnowledgeBase {
   private readonly cache = new Map<string, KnowledgeMatch | null>();
   private readonly onSearch: ((cache: KnowledgeSearch) => void) | undefined;
   private readonly cacheLimit: number;
+  private readonly segment: (text: string) => string[];
   readonly size: number;
 
   constructor(entries: readonly KnowledgeEntry[], options: KnowledgeBaseOptions = {}) {
     // Ids repeat when a corpus lists several replies to one question; the first one wins.
     const seen = new Set<string>();
     this.entries = entries.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
+    this.segment = options.segment ?? segmentWords;
+    // The dictionary loads here even for an empty knowledge base, so no question waits for it.
+    if (!options.segment) loadWordSegmenter();
     this.index = new KbIndex(
       FIELDS,
-      this.entries.map((e) => [segmentWords(e.title), segmentWords(e.question)]),
+      this.entries.map((e) => [this.segment(e.title), this.segment(e.question)]),
       { commonTermShare: COMMON_TERM_SHARE },
     );
     this.size = this.entries.length;
@@ -146,7 +134,7 @@ export class KnowledgeBase {
       }
     }
     this.onSearch?.('miss');
-    const found = this.index.best(segmentWords(question));
+    const found = this.index.best(this.segment(question));
     const match = found && { entry: this.entries[found.doc]!, score: found.score };
     if (cacheable) {
       if (this.cache.size >= this.cacheLimit) this.cache.clear();

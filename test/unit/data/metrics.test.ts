@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { bleu4, meanScores, scoreAnswer, segment } from '../../../src/data/metrics.js';
+import { readJson as readJsonFile } from '../../helpers/json.js';
+import { PROJECT_ROOT } from '../../helpers/paths.js';
+
+const FIXTURES = join(PROJECT_ROOT, 'test/fixtures');
+const readJson = <T>(path: string): T => readJsonFile<T>(join(FIXTURES, path));
 
 const close = (actual: number, expected: number, what: string) =>
   assert.ok(Math.abs(actual - expected) < 1e-3, `${what}: ${actual} ≠ ${expected}`);
@@ -8,7 +14,7 @@ const close = (actual: number, expected: number, what: string) =>
 test('identical texts score 100 on every metric; disjoint texts score 0', () => {
   const text = '根据《劳动合同法》第四十六条，用人单位应当支付经济补偿。';
   assert.deepEqual(scoreAnswer(text, text), { 'bleu-4': 100, 'rouge-1': 100, 'rouge-2': 100, 'rouge-l': 100 });
-  assert.deepEqual(scoreAnswer('alpha beta gamma delta', 'one two three four'), { 'bleu-4': 0, 'rouge-1': 0, 'rouge-2': 0, 'rouge-l': 0 });
+  assert.deepEqual(scoreAnswer('甲乙丙丁', '戊己庚辛'), { 'bleu-4': 0, 'rouge-1': 0, 'rouge-2': 0, 'rouge-l': 0 });
   // An empty answer scores 0 rather than failing.
   assert.deepEqual(scoreAnswer('   ', text), { 'bleu-4': 0, 'rouge-1': 0, 'rouge-2': 0, 'rouge-l': 0 });
 });
@@ -22,8 +28,9 @@ test('a partial overlap, worked out by hand', () => {
   // ROUGE-1: distinct unigrams: 3 shared of 4 (P = 3/4) and of 5 (R = 3/5): F = 2PR/(P+R) = 0.9/1.35 = 66.6667.
   // ROUGE-2: distinct bigrams AB BC CX vs AB BC CD DE: 2 shared, P = 2/3, R = 1/2: F = (2/3)/(7/6) = 4/7 = 57.1429.
   // ROUGE-L: the LCS is A B C: 3 distinct words over 4 and 5 distinct words: the same as ROUGE-1, 66.6667.
+  close(100 * bleu4(['A', 'B', 'C', 'D', 'E'], ['A', 'B', 'C', 'X']), 46.30777, 'bleu-4');
+  // The texts' spaces are tokens for BLEU (as jieba gives them) but not for ROUGE (joined and split again on spaces).
   const s = scoreAnswer('A B C X', 'A B C D E');
-  close(s['bleu-4'], 46.30777, 'bleu-4');
   assert.equal(s['rouge-1'], 66.6667);
   assert.equal(s['rouge-2'], 57.1429);
   assert.equal(s['rouge-l'], 66.6667);
@@ -51,12 +58,40 @@ test('ROUGE-L takes the LCS the rouge package picks and counts its distinct word
   assert.equal(scoreAnswer('x . y', 'x y')['rouge-2'], 100);
 });
 
-test('Chinese segmentation keeps words and punctuation, drops whitespace', () => {
-  const tokens = segment('  劳动合同 到期后，用人单位不续签的。 ');
-  assert.equal(tokens.join(''), '劳动合同到期后，用人单位不续签的。');
-  assert.ok(tokens.includes('，') && tokens.includes('。'));
-  assert.ok(tokens.length >= 5 && tokens.length < 17, `words, not characters: ${tokens.join('|')}`);
-  assert.ok(!tokens.some((t) => t.trim() === ''));
+test('segmentation is jieba’s on the text stripped as Python strips it: inner spaces stay tokens', () => {
+  assert.deepEqual(segment('  劳动合同 到期后，用人单位不续签的。\n'), ['劳动合同', ' ', '到期', '后', '，', '用人单位', '不', '续签', '的', '。']);
+  // Python's str.strip removes U+001C–U+001F and U+0085 and keeps U+FEFF; JavaScript's trim does the opposite.
+  assert.deepEqual(segment('\u001c\u0085押金\u3000\u001f'), ['押金']);
+  assert.deepEqual(segment('\ufeff押金'), ['\ufeff', '押金']);
+  assert.deepEqual(segment(' \t\r\n'), []);
+});
+
+interface GoldenCase {
+  prediction: string;
+  reference: string;
+  prediction_tokens: string[];
+  reference_tokens: string[];
+  bleu4: number;
+}
+
+test('BLEU-4 equals finetune_demo’s on the golden set (jieba tokens, NLTK 3.8, method 3)', () => {
+  const { cases } = readJson<{ cases: GoldenCase[] }>('golden/eval/bleu.json');
+  assert.ok(cases.length >= 8);
+  for (const c of cases) {
+    assert.deepEqual(segment(c.prediction), c.prediction_tokens, c.prediction);
+    assert.deepEqual(segment(c.reference), c.reference_tokens, c.reference);
+    const got = scoreAnswer(c.prediction, c.reference)['bleu-4'];
+    assert.ok(Math.abs(got - c.bleu4) <= 1e-4, `${c.prediction}: ${got} ≠ ${c.bleu4}`);
+  }
+});
+
+test('BLEU-4 equals NLTK’s at the edges: empty texts, no match, fewer than 4 tokens, longer answers, clipping', () => {
+  const { cases } = readJson<{ cases: Array<{ prediction: string[]; reference: string[]; bleu4: number }> }>('python-reference/bleu.json');
+  assert.ok(cases.length >= 16);
+  for (const c of cases) {
+    const got = 100 * bleu4(c.reference, c.prediction);
+    assert.ok(Math.abs(got - c.bleu4) <= 1e-4, `${JSON.stringify(c.prediction)} against ${JSON.stringify(c.reference)}: ${got} ≠ ${c.bleu4}`);
+  }
 });
 
 test('means are plain averages per metric', () => {

@@ -7,12 +7,14 @@ import { FallbackAnswerer, KnowledgeBase, loadCannedAnswers, loadFallback, segme
 import { loadKnowledgeEntries, type KnowledgeSkip } from '../../../../src/data/knowledge-base.js';
 import { KB_FIXTURE } from '../../../helpers/gateway.js';
 
-test('Chinese text is segmented into words, punctuation dropped', () => {
-  assert.deepEqual(segmentWords('公司拖欠工资，怎么办？'), ['公司', '拖欠', '工资', '怎么', '办']);
+test('Chinese text is segmented into jieba’s words, punctuation and spaces dropped', () => {
+  assert.deepEqual(segmentWords('公司拖欠工资，怎么办？'), ['公司', '拖欠工资', '怎么办']);
+  assert.deepEqual(segmentWords('劳动合同法 规定的经济补偿和诉讼时效'), ['劳动', '合同法', '规定', '的', '经济', '补偿', '和', '诉讼时效']);
+  assert.deepEqual(segmentWords('处3-5年，C++ 与 AT&T'), ['处', '3', '5', '年', 'C++', '与', 'AT&T']);
   assert.deepEqual(segmentWords('  ，。！'), []);
 });
 
-test('a long text is segmented in pieces cut between sentences, to the same words', () => {
+test('a long text is segmented whole, to the words of its sentences; surrogate pairs stay whole', () => {
   const sentences = Array.from({ length: 60 }, (_, i) => `第${i}次公司拖欠工资，房东不退押金怎么办？`);
   const long = sentences.join('');
   assert.ok(long.length > 1200);
