@@ -41,6 +41,7 @@ import adminRoutes from './routes/admin.js';
 import answerRoutes from './routes/answers.js';
 import modelRoutes from './routes/models.js';
 import opsRoutes from './routes/ops.js';
+import tokenizeRoutes from './routes/tokenize.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -99,7 +100,7 @@ async function gatewayApp(app: FastifyInstance, options: GatewayAppOptions): Pro
   await app.register(docsPlugin);
 
   await app.register(opsRoutes);
-  // The /v1 scope: the tenant is known from its first hook on; request-rate limiting comes after
+  // The API scope (/v1, and /tokenize, /detokenize as vLLM places them): the tenant is known from its first hook on; request-rate limiting comes after
   // it, and the token budget in the answer hooks.
   await app.register(async (v1) => {
     v1.addHook('onRequest', app.authenticate);
@@ -114,6 +115,7 @@ async function gatewayApp(app: FastifyInstance, options: GatewayAppOptions): Pro
     });
     await v1.register(modelRoutes);
     await v1.register(answerRoutes);
+    await v1.register(tokenizeRoutes);
   });
   await app.register(adminRoutes);
 }

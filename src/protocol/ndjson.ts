@@ -27,7 +27,9 @@ function quickEvent(v: Record<string, unknown>): GenerateEvent | null {
     const ids = v.ids;
     if (typeof v.text !== 'string' || v.logprobs !== undefined || !Array.isArray(ids)) return null;
     for (let i = 0; i < ids.length; i++) if (!Number.isInteger(ids[i])) return null;
-    return { type: 'token', ids: ids as number[], text: v.text };
+    if (v.segment === undefined) return { type: 'token', ids: ids as number[], text: v.text };
+    if (!isCount(v.segment)) return null;
+    return { type: 'token', ids: ids as number[], text: v.text, segment: v.segment };
   }
   if (v.type === 'start' && isCount(v.prompt_tokens)) return { type: 'start', prompt_tokens: v.prompt_tokens };
   return null;

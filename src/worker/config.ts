@@ -68,7 +68,7 @@ export const WorkerConfigSchema = z.object({
       script: z
         .string()
         .default('')
-        .describe('`sim` engine: JSONL file of `{"match", "reply"}` lines, the first whose match is in the last user message answers (empty: every reply is the filler)'),
+        .describe('`sim` engine: JSONL file of `{"match", "reply"}` lines, the first whose match is in the last user message (or the tool result after it) answers (empty: every reply is the filler)'),
       ttftMs: z.number().min(0).max(600_000).default(200).describe('`sim` engine: time from admission to the first token, in ms'),
       itlMs: z.number().min(0).max(600_000).default(40).describe('`sim` engine: time of one decode step for the whole batch, in ms'),
     })

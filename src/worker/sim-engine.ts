@@ -207,8 +207,10 @@ export class SimEngine implements InferenceEngine {
 
   /**
    * The text a script is matched against: the last user turn's content (its metadata line cut
-   * off), or every piece of the prompt when it has no user turn; and the text already written
-   * after the final `<|assistant|>` (a pre-written metadata line).
+   * off) — or the last tool result (`<|observation|>`) when it comes after it, so that a script
+   * can answer the second round of a tool loop —, or every piece of the prompt when it has no
+   * user turn; and the text already written after the final `<|assistant|>` (a pre-written
+   * metadata line).
    */
   private readPrompt(prompt: readonly number[]): { question: string; prewritten: string } {
     const tok = this.tokenizer;
@@ -217,7 +219,7 @@ export class SimEngine implements InferenceEngine {
     const lastAssistant = prompt.lastIndexOf(assistant);
     const tail = lastAssistant >= 0 ? prompt.slice(lastAssistant + 1) : [];
     const prewritten = tail.some((id) => tok.isSpecial(id)) ? '' : tok.decode(tail);
-    const at = prompt.lastIndexOf(user);
+    const at = Math.max(prompt.lastIndexOf(user), prompt.lastIndexOf(tok.specialTokens['<|observation|>']));
     if (at < 0) return { question: tok.decode(prompt.filter((id) => !tok.isSpecial(id))), prewritten };
     let end = at + 1;
     while (end < prompt.length && !tok.isSpecial(prompt[end]!)) end++;

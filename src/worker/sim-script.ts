@@ -1,8 +1,9 @@
 /**
  * The simulated engine's script (`WORKER_SIM_SCRIPT`): a JSONL file, one
- * `{ "match": "<substring of the last user message>", "reply": "<what the model writes after
+ * `{ "match": "<substring of the last user message (or tool result)>", "reply": "<what the model writes after
  * <|assistant|>, metadata line first>" }` per line. The first entry whose `match` occurs in the
- * request's last user message answers it (an empty `match` answers everything that reaches it).
+ * request's last user message answers it — or its last tool result, when the conversation ends
+ * with one (a tool loop's second round) — (an empty `match` answers everything that reaches it).
  *
  * A reply is written in ChatGLM3's own form: its first line is the metadata line (empty for a
  * plain answer, so a plain reply starts with "\n"; a tool's name for a call), and the role tokens

@@ -69,7 +69,7 @@ async function gateway(limits: object = {}, over: Record<string, unknown> = {}, 
 }
 
 const chat = (content: string, max_tokens: number, extra: object = {}) => ({ messages: [{ role: 'user', content }], max_tokens, ...extra });
-const cost = (content: string, max_tokens: number) => UPPER_BOUND_COUNTER.chat([{ role: 'user', content }]) + max_tokens;
+const cost = (content: string, max_tokens: number) => UPPER_BOUND_COUNTER.chat([{ role: 'user', metadata: '', content }]) + max_tokens;
 
 test('answers, streamed or not, and other /v1 routes carry the IETF and OpenAI headers', async (ctx) => {
   const { app } = await gateway();

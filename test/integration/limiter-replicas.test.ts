@@ -152,7 +152,7 @@ test('the same for the token bucket with mixed request sizes', async (ctx) => {
     const controller = new AbortController();
     controllers.push(controller);
     const body = JSON.stringify({ messages: [{ role: 'user', content }], max_tokens });
-    const outcome = { cost: UPPER_BOUND_COUNTER.chat([{ role: 'user', content }]) + max_tokens, status: 0 };
+    const outcome = { cost: UPPER_BOUND_COUNTER.chat([{ role: 'user', metadata: '', content }]) + max_tokens, status: 0 };
     request(`${gateways[i % 4]!.url}/v1/chat`, {
       dispatcher: agent,
       method: 'POST',
@@ -219,7 +219,7 @@ test('refunds: an early stop returns the unused reservation; a cancelled answer 
   const remaining = async (g: GatewayProcess) => Number((await call(g, '/v1/models', tenant)).headers['x-ratelimit-remaining-tokens']);
   const content = '借钱不还怎么办';
   const messages = [{ role: 'user' as const, content }];
-  const reserved = UPPER_BOUND_COUNTER.chat(messages) + 500;
+  const reserved = UPPER_BOUND_COUNTER.chat(messages.map((m) => ({ ...m, metadata: '' }))) + 500;
 
   // Early stop: 9 of 500 tokens. The refund is settled on gateway 0 and seen through gateway 1.
   const r = await call(gateways[0]!, '/v1/chat', tenant, { messages, max_tokens: 500 });

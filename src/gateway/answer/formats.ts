@@ -6,6 +6,7 @@
  */
 import type { FinishReason, TokenLogprob, Usage } from '../../protocol/schemas.js';
 import type { Degraded } from '../fallback/knowledge-base.js';
+import type { OpenAIToolCall } from './tool-reply.js';
 
 export interface AnswerMeta {
   id: string;
@@ -17,11 +18,16 @@ export interface AnswerMeta {
   logprobs: boolean;
 }
 
+/** How an answer ended: the worker's reasons, or `tool_calls` when the reply is calls. */
+export type AnswerFinish = FinishReason | 'tool_calls';
+
 export interface AnswerResult {
   text: string;
-  finish: FinishReason;
+  finish: AnswerFinish;
   usage: Usage;
   logprobs: TokenLogprob[];
+  /** The reply's calls (OpenAI chat only); absent or empty: a text answer. */
+  toolCalls?: readonly OpenAIToolCall[];
 }
 
 export interface AnswerFormat {
@@ -30,8 +36,10 @@ export interface AnswerFormat {
   head(meta: AnswerMeta): object | null;
   /** `offset`: characters of the answer sent before this piece. */
   delta(meta: AnswerMeta, text: string, logprobs: TokenLogprob[] | undefined, offset: number): object;
-  tail(meta: AnswerMeta, finish: FinishReason, usage: Usage): object[];
+  tail(meta: AnswerMeta, finish: AnswerFinish, usage: Usage): object[];
   body(meta: AnswerMeta, result: AnswerResult): object;
+  /** The chunks that stream calls (formats that take tools only). */
+  toolCalls?(meta: AnswerMeta, calls: readonly OpenAIToolCall[]): object[];
 }
 
 function usageOf(u: Usage) {
@@ -39,8 +47,8 @@ function usageOf(u: Usage) {
 }
 
 /** OpenAI's finish reasons have no `cancelled`; a cancelled answer is never seen by its client anyway. */
-function openaiFinish(f: FinishReason): 'stop' | 'length' {
-  return f === 'length' ? 'length' : 'stop';
+function openaiFinish(f: AnswerFinish): 'stop' | 'length' | 'tool_calls' {
+  return f === 'length' || f === 'tool_calls' ? f : 'stop';
 }
 
 const extraDegraded = (meta: AnswerMeta) => (meta.degraded ? { degraded: meta.degraded } : {});
@@ -103,7 +111,10 @@ export const chatCompletionsFormat: AnswerFormat = {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: r.text, refusal: null },
+        message:
+          r.toolCalls && r.toolCalls.length > 0
+            ? { role: 'assistant', content: r.text === '' ? null : r.text, refusal: null, tool_calls: r.toolCalls }
+            : { role: 'assistant', content: r.text, refusal: null },
         logprobs: meta.logprobs ? chatLogprobs(r.logprobs) : null,
         finish_reason: openaiFinish(r.finish),
       },
@@ -111,6 +122,13 @@ export const chatCompletionsFormat: AnswerFormat = {
     usage: usageOf(r.usage),
     ...extraDegraded(meta),
   }),
+  // Per call, as OpenAI streams them: its id, type and name with empty arguments, then the
+  // arguments; the client puts each call together by its index.
+  toolCalls: (meta, calls) =>
+    calls.flatMap((c, index) => [
+      chunk(meta, { tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }] }, null, null),
+      chunk(meta, { tool_calls: [{ index, function: { arguments: c.function.arguments } }] }, null, null),
+    ]),
 };
 
 function chunk(meta: AnswerMeta, delta: object, logprobs: object | null, finish: string | null): object {

@@ -19,7 +19,8 @@ import type { DispatchBreaker } from '../dispatch/breaker.js';
 import { Cancel } from '../dispatch/cancel.js';
 import type { DegradeSwitch } from '../fallback/degrade.js';
 import type { WorkerStream } from '../dispatch/dispatcher.js';
-import { deltaTemplate, type AnswerFormat, type AnswerMeta } from './formats.js';
+import { deltaTemplate, type AnswerFinish, type AnswerFormat, type AnswerMeta } from './formats.js';
+import { ToolReply, type AnswerTools, type OpenAIToolCall } from './tool-reply.js';
 import type { Degraded, FallbackAnswer, FallbackAnswerer, FallbackReason } from '../fallback/knowledge-base.js';
 import type { GatewayMetrics } from '../plugins/metrics.js';
 import { eventError } from '../dispatch/worker-response.js';
@@ -62,6 +63,8 @@ export interface AnswerHooks {
 
 export interface AnswerPlan {
   route: AnswerRoute;
+  /** The reply may be tool calls; null: plain text only. */
+  tools: AnswerTools | null;
   format: AnswerFormat;
   model: string;
   adapter: string | undefined;
@@ -311,6 +314,8 @@ export class Answerer {
     let usage: Usage | null = null;
     let failure: AppError | null = null;
     let template: { before: string; after: string } | undefined;
+    // A reply that may be calls: text streams until a turn looks like a call, then is held.
+    const tools = plan.tools ? new ToolReply(plan.tools) : null;
     // SSE text waiting to be written: events that arrived together leave in one write, and
     // nothing waits, since it is written before the next event is awaited.
     let out = '';
@@ -338,20 +343,23 @@ export class Answerer {
           else this.metrics.interToken.observe((now - lastTokenAt) / 1000);
           lastTokenAt = now;
           completionTokens += event.ids.length;
+          const piece = tools ? tools.text(event.text, event.segment) : event.text;
           // A token event may carry no text (bytes of a character still incomplete): no chunk then.
-          if (raw && (event.text !== '' || (meta.logprobs && event.logprobs))) {
-            if (meta.logprobs) out += sse(plan.format.delta(meta, event.text, event.logprobs, text.length));
+          if (raw && (piece !== '' || (meta.logprobs && event.logprobs && !tools))) {
+            if (meta.logprobs) out += sse(plan.format.delta(meta, piece, event.logprobs, text.length));
             else {
               template ??= deltaTemplate(plan.format, meta);
-              out += template.before + JSON.stringify(event.text) + template.after;
+              out += template.before + JSON.stringify(piece) + template.after;
             }
           }
-          text += event.text;
+          text += piece;
           if (!raw && event.logprobs) logprobs.push(...event.logprobs);
         } else if (event.type === 'end') {
           finish = event.finish_reason;
           usage = event.usage;
           break;
+        } else if (event.type === 'segment') {
+          tools?.segment(event.index, event.metadata);
         } else if (event.type === 'error') {
           throw eventError(event);
         }
@@ -376,12 +384,24 @@ export class Answerer {
       return reply;
     }
     end.outcome = finish === 'cancelled' ? 'cancelled' : 'done';
-    if (this.options.logContent) request.log.info({ question: plan.question, answer: text }, 'answer');
+    let answerFinish: AnswerFinish = finish!;
+    let toolCalls: OpenAIToolCall[] = [];
+    if (tools) {
+      const read = tools.end();
+      toolCalls = read.calls;
+      if (toolCalls.length > 0) answerFinish = 'tool_calls';
+      if (raw) {
+        if (read.unsent !== '') out += sse(plan.format.delta(meta, read.unsent, undefined, text.length));
+        if (toolCalls.length > 0 && plan.format.toolCalls) for (const c of plan.format.toolCalls(meta, toolCalls)) out += sse(c);
+      }
+      text = read.text;
+    }
+    if (this.options.logContent) request.log.info({ question: plan.question, answer: text, tool_calls: toolCalls }, 'answer');
     if (raw) {
-      for (const t of plan.format.tail(meta, finish!, end.usage)) out += sse(t);
+      for (const t of plan.format.tail(meta, answerFinish, end.usage)) out += sse(t);
       raw.end(out + SSE_DONE);
       return reply;
     }
-    return plan.format.body(meta, { text, finish: finish!, usage: end.usage, logprobs });
+    return plan.format.body(meta, { text, finish: answerFinish, usage: end.usage, logprobs, toolCalls });
   }
 }

@@ -7,7 +7,9 @@ import { AppError } from '../../shared/errors.js';
 import type { ChatMessage, GenerateRequestInput } from '../../protocol/schemas.js';
 import type { WorkerPool } from '../dispatch/pool.js';
 import { chatCompletionsFormat, chatFormat, completionsFormat } from './formats.js';
+import { buildToolPrompt } from '../../tokenizer/tool-template.js';
 import type { AnswerPlan } from './pipeline.js';
+import type { AnswerTools } from './tool-reply.js';
 import type { ChatBody, ChatCompletionsBody, CompletionsBody } from './schemas.js';
 
 function modelNotFound(name: string, param: string): AppError {
@@ -33,11 +35,31 @@ function openaiRequest(pool: WorkerPool, id: string, body: ChatCompletionsBody |
   return { adapter: resolved.adapter, generate };
 }
 
-function openaiMessages(body: ChatCompletionsBody): ChatMessage[] {
-  return body.messages.map((m) => ({
-    role: m.role === 'developer' ? 'system' : m.role,
-    content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join(''),
-  }));
+function messageText(content: ChatCompletionsBody['messages'][number]['content']): string {
+  if (content == null) return '';
+  return typeof content === 'string' ? content : content.map((p) => p.text).join('');
+}
+
+/** A conversation with tools, tool calls or tool results, which ChatGLM3's tool template renders. */
+function usesTools(body: Pick<ChatCompletionsBody, 'messages' | 'tools'>): boolean {
+  return (body.tools != null && body.tools.length > 0) || body.messages.some((m) => m.role === 'tool' || (m.tool_calls != null && m.tool_calls.length > 0));
+}
+
+function openaiMessages(body: Pick<ChatCompletionsBody, 'messages'>): ChatMessage[] {
+  return body.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : (m.role as ChatMessage['role']), content: messageText(m.content) }));
+}
+
+/**
+ * The turns of a conversation with tools, and how to read the reply: ChatGLM3's own template
+ * (src/tokenizer/tool-template.ts), from the tools and calls as the client sent them.
+ */
+function toolTurns(body: Pick<ChatCompletionsBody, 'messages' | 'tools' | 'tool_choice' | 'parallel_tool_calls'>, generate: GenerateRequestInput): AnswerTools | null {
+  const prompt = buildToolPrompt({ messages: body.messages, tools: body.tools ?? undefined, tool_choice: body.tool_choice });
+  if (!prompt.ok) throw new AppError('INVALID_REQUEST', `${prompt.issue.message} (${prompt.issue.code.toLowerCase()})`, { param: prompt.issue.param });
+  generate.turns = prompt.value.turns;
+  if (prompt.value.answerMetadata !== undefined) generate.answer_metadata = prompt.value.answerMetadata;
+  const callable = prompt.value.callableTools;
+  return callable.length > 0 ? { callable, parallel: body.parallel_tool_calls !== false } : null;
 }
 
 /** `POST /v1/chat`: our own shape; `adapter` by name, the base model otherwise. */
@@ -52,6 +74,7 @@ export function chatPlan(pool: WorkerPool, id: string, body: ChatBody, defaultMa
   if (body.temperature !== undefined) generate.temperature = body.temperature;
   if (body.top_p !== undefined) generate.top_p = body.top_p;
   return {
+    tools: null,
     route: 'chat',
     format: chatFormat,
     model: body.adapter !== undefined ? pool.resolveModel(body.adapter)!.base : pool.listModels().bases[0]!,
@@ -64,17 +87,31 @@ export function chatPlan(pool: WorkerPool, id: string, body: ChatBody, defaultMa
   };
 }
 
+/**
+ * The prompt of an OpenAI chat request into `generate`: `turns` by ChatGLM3's tool template when
+ * the conversation has tools, tool calls or tool results, else `messages`. Returns how to read
+ * the reply (null: text only). `/tokenize` calls it too, so its ids are what the worker is fed.
+ */
+export function chatPromptForms(body: Pick<ChatCompletionsBody, 'messages' | 'tools' | 'tool_choice' | 'parallel_tool_calls'>, generate: GenerateRequestInput): AnswerTools | null {
+  if (usesTools(body)) return toolTurns(body, generate);
+  generate.messages = openaiMessages(body);
+  return null;
+}
+
 /** `POST /v1/chat/completions`: OpenAI's chat completions. */
 export function chatCompletionsPlan(pool: WorkerPool, id: string, body: ChatCompletionsBody, defaultMaxTokens: number): AnswerPlan {
   const { adapter, generate } = openaiRequest(pool, id, body, body.max_completion_tokens ?? body.max_tokens ?? defaultMaxTokens);
-  const messages = openaiMessages(body);
-  const question = messages[messages.length - 1]!.content;
-  if (question.trim() === '') {
-    throw new AppError('INVALID_REQUEST', 'the last user message is empty', { param: `messages.${messages.length - 1}.content` });
+  const last = body.messages.length - 1;
+  if (body.messages[last]!.role === 'user' && messageText(body.messages[last]!.content).trim() === '') {
+    throw new AppError('INVALID_REQUEST', 'the last user message is empty', { param: `messages.${last}.content` });
   }
-  generate.messages = messages;
+  // The knowledge base is searched with what the user last asked.
+  const lastUser = body.messages.findLast((m) => m.role === 'user');
+  const question = lastUser ? messageText(lastUser.content) : '';
+  const tools = chatPromptForms(body, generate);
   if (body.logprobs) generate.logprobs = body.top_logprobs ?? 0;
   return {
+    tools,
     route: 'chat_completions',
     format: chatCompletionsFormat,
     model: body.model,
@@ -94,6 +131,7 @@ export function completionsPlan(pool: WorkerPool, id: string, body: CompletionsB
   else generate.prompt_ids = body.prompt;
   if (body.logprobs != null) generate.logprobs = body.logprobs;
   return {
+    tools: null,
     route: 'completions',
     format: completionsFormat,
     model: body.model,

@@ -6,8 +6,11 @@
  */
 import { z } from 'zod';
 import { MAX_LOGPROBS, MAX_STOP_SEQUENCES, ROLES } from '../../protocol/schemas.js';
+import { DEFAULT_TOOL_LIMITS } from '../../tokenizer/tool-template.js';
 
 const MAX_MESSAGES = 512;
+/** Calls in one assistant message of a conversation's history. */
+const MAX_TOOL_CALLS = 64;
 const MAX_NAME = 256;
 
 const temperature = z.number().min(0).max(2);
@@ -18,12 +21,15 @@ const stop = z.union([
 ]);
 const zeroOnly = (field: string) => z.number().refine((v) => v === 0, `${field} is not supported (only 0)`);
 
-/** The last message must be the user's, with something in it. */
-function lastMessageFromUser(messages: ReadonlyArray<{ role: string; content: unknown }>, ctx: z.RefinementCtx): void {
+/**
+ * The last message must be the user's, with something in it; on the OpenAI route it may also be
+ * a tool's result, which the model answers.
+ */
+function lastMessageFromUser(messages: ReadonlyArray<{ role: string; content?: unknown }>, ctx: z.RefinementCtx, roles: readonly string[] = ['user']): void {
   const last = messages[messages.length - 1];
   if (!last) return;
   const at = ['messages', messages.length - 1];
-  if (last.role !== 'user') ctx.addIssue({ code: 'custom', path: [...at, 'role'], message: 'the last message must be from the user' });
+  if (!roles.includes(last.role)) ctx.addIssue({ code: 'custom', path: [...at, 'role'], message: `the last message must be from the ${roles.join(' or ')}` });
   else if (typeof last.content === 'string' && last.content.trim() === '') {
     ctx.addIssue({ code: 'custom', path: [...at, 'content'], message: 'the last user message is empty' });
   }
@@ -48,13 +54,26 @@ export function requestSchemas(limits: { maxTokensLimit: number }) {
     .superRefine((b, ctx) => lastMessageFromUser(b.messages, ctx));
 
   const TextPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
+  // Tool calls and tools stay as the client sent them (z.unknown keeps the objects themselves):
+  // the tools turn must list them with their keys in the client's order, and the tool template
+  // (src/tokenizer/tool-template.ts) checks them, naming the field at fault.
   const OpenAIMessage = z
     .object({
-      role: z.enum(['system', 'developer', 'user', 'assistant']),
-      content: z.union([z.string().max(1_000_000), z.array(TextPart).min(1).max(256)]),
+      role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+      content: z.union([z.string().max(1_000_000), z.array(TextPart).min(1).max(256)]).nullish(),
       name: z.string().max(MAX_NAME).optional(),
+      tool_calls: z.array(z.unknown()).max(MAX_TOOL_CALLS).nullish(),
+      tool_call_id: z.string().max(MAX_NAME).optional(),
+      /** What our answers carry (null); clients send an answer back as it came. Not rendered. */
+      refusal: z.string().max(1_000_000).nullish(),
     })
-    .strict();
+    .strict()
+    .superRefine((m, ctx) => {
+      const calls = m.tool_calls != null && m.tool_calls.length > 0;
+      if (m.content == null && !(m.role === 'assistant' && calls)) ctx.addIssue({ code: 'custom', path: ['content'], message: 'content is required' });
+      if (m.tool_calls != null && m.role !== 'assistant') ctx.addIssue({ code: 'custom', path: ['tool_calls'], message: 'only assistant messages carry tool_calls' });
+      if (m.tool_call_id !== undefined && m.role !== 'tool') ctx.addIssue({ code: 'custom', path: ['tool_call_id'], message: 'only tool messages carry tool_call_id' });
+    });
 
   const common = {
     model: z.string().min(1).max(MAX_NAME),
@@ -82,10 +101,14 @@ export function requestSchemas(limits: { maxTokensLimit: number }) {
       max_completion_tokens: maxTokens.nullish(),
       logprobs: z.boolean().nullish(),
       top_logprobs: z.number().int().min(0).max(MAX_LOGPROBS).nullish(),
+      tools: z.array(z.unknown()).max(DEFAULT_TOOL_LIMITS.maxTools, `at most ${DEFAULT_TOOL_LIMITS.maxTools} tools`).nullish(),
+      tool_choice: z.unknown().optional(),
+      /** false: at most one call comes back. */
+      parallel_tool_calls: z.boolean().nullish(),
     })
     .strict()
     .superRefine((b, ctx) => {
-      lastMessageFromUser(b.messages, ctx);
+      lastMessageFromUser(b.messages, ctx, ['user', 'tool']);
       if (b.top_logprobs != null && !b.logprobs) {
         ctx.addIssue({ code: 'custom', path: ['top_logprobs'], message: 'top_logprobs needs logprobs: true' });
       }
@@ -104,10 +127,41 @@ export function requestSchemas(limits: { maxTokensLimit: number }) {
     })
     .strict();
 
-  return { ChatBody, ChatCompletionsBody, CompletionsBody };
+  /** `POST /tokenize`, vLLM's shape: a chat request's messages (and tools), or a raw prompt. */
+  const TokenizeBody = z
+    .object({
+      model: z.string().min(1).max(MAX_NAME),
+      messages: z.array(OpenAIMessage).min(1, 'messages must not be empty').max(MAX_MESSAGES).optional(),
+      tools: z.array(z.unknown()).max(DEFAULT_TOOL_LIMITS.maxTools, `at most ${DEFAULT_TOOL_LIMITS.maxTools} tools`).nullish(),
+      tool_choice: z.unknown().optional(),
+      add_generation_prompt: z.boolean().optional(),
+      prompt: z.string().max(4_000_000).optional(),
+    })
+    .strict()
+    .superRefine((b, ctx) => {
+      if ((b.messages === undefined) === (b.prompt === undefined)) {
+        ctx.addIssue({ code: 'custom', path: [b.messages === undefined ? 'messages' : 'prompt'], message: 'give either messages or prompt' });
+      }
+      if (b.prompt !== undefined) {
+        for (const f of ['tools', 'tool_choice', 'add_generation_prompt'] as const) {
+          if (b[f] !== undefined) ctx.addIssue({ code: 'custom', path: [f], message: `${f} goes with messages, not with a prompt` });
+        }
+      }
+    });
+
+  /** `POST /detokenize`: token ids back to text. */
+  const DetokenizeBody = z
+    .object({
+      model: z.string().min(1).max(MAX_NAME),
+      tokens: z.array(z.number().int().min(0).max(2 ** 31 - 1)).max(1_000_000),
+    })
+    .strict();
+
+  return { ChatBody, ChatCompletionsBody, CompletionsBody, TokenizeBody, DetokenizeBody };
 }
 
 export type RequestSchemas = ReturnType<typeof requestSchemas>;
 export type ChatBody = z.infer<RequestSchemas['ChatBody']>;
 export type ChatCompletionsBody = z.infer<RequestSchemas['ChatCompletionsBody']>;
 export type CompletionsBody = z.infer<RequestSchemas['CompletionsBody']>;
+export type TokenizeBody = z.infer<RequestSchemas['TokenizeBody']>;

@@ -177,6 +177,13 @@ export class WorkerPool {
     return r !== undefined && r.adapter === adapter;
   }
 
+  /** The longest context a worker serving `base` reported; null before any has. */
+  contextLength(base: string): number | null {
+    let n: number | null = null;
+    for (const t of this.targets) if (t.info?.model === base) n = Math.max(n ?? 0, t.info.context_length);
+    return n;
+  }
+
   listModels(): ModelListing {
     return this.listing;
   }

@@ -11,29 +11,32 @@
  * worker's own usage, gives the excess back.
  */
 import { request } from 'undici';
-import type { ChatMessage, GenerateRequestInput } from '../../protocol/schemas.js';
+import type { GenerateRequestInput } from '../../protocol/schemas.js';
+import type { ChatTurn } from '../../tokenizer/chat-turn.js';
+import { chatTurnsOf } from '../../tokenizer/prompt-ids.js';
 import type { Logger } from '../../shared/logging.js';
 import { repeat, type Repeating } from '../../shared/timer.js';
 import { ChatGLMTokenizer } from '../../tokenizer/tokenizer.js';
 import type { WorkerPool } from '../dispatch/pool.js';
 
 export interface TokenCounter {
-  /** the messages with the chat template applied */
-  chat(messages: readonly ChatMessage[]): number;
+  /** chat turns with the template applied (messages are turns with empty metadata), and the answer's metadata line when pre-written */
+  chat(turns: readonly ChatTurn[], answerMetadata?: string): number;
   /** a raw prompt: `[gMASK] sop` and the text */
   text(prompt: string): number;
 }
 
 /** `[gMASK] sop` before the messages or the prompt. */
 const PREFIX = 2;
-/** `<|role|>`, the encoded "\n" (at most two pieces) and the leading-space piece of the content. */
+/** `<|role|>`, the encoded metadata + "\n" (its bytes plus two pieces) and the leading-space piece of the content. */
 const PER_MESSAGE = 4;
 
 /** The upper bound used until the model's tokenizer is at hand. */
 export const UPPER_BOUND_COUNTER: TokenCounter = {
-  chat: (messages) => {
+  chat: (turns, answerMetadata) => {
     let n = PREFIX + 1; // and `<|assistant|>` at the end
-    for (const m of messages) n += PER_MESSAGE + Buffer.byteLength(m.content, 'utf8');
+    for (const t of turns) n += PER_MESSAGE + Buffer.byteLength(t.metadata, 'utf8') + Buffer.byteLength(t.content, 'utf8');
+    if (answerMetadata !== undefined) n += 3 + Buffer.byteLength(answerMetadata, 'utf8');
     return n;
   },
   text: (prompt) => PREFIX + Buffer.byteLength(prompt, 'utf8') + 1,
@@ -64,9 +67,10 @@ export function tokenizerCounter(tokenizer: ChatGLMTokenizer): TokenCounter {
     return n;
   };
   return {
-    chat: (messages) => {
+    chat: (turns, answerMetadata) => {
       let n = PREFIX + 1; // and `<|assistant|>` at the end
-      for (const m of messages) n += 1 + newline + length(m.content);
+      for (const t of turns) n += 1 + (t.metadata === '' ? newline : length(`${t.metadata}\n`)) + length(t.content);
+      if (answerMetadata !== undefined) n += length(`${answerMetadata}\n`);
       return n;
     },
     text: (prompt) => PREFIX + length(prompt),
@@ -76,7 +80,7 @@ export function tokenizerCounter(tokenizer: ChatGLMTokenizer): TokenCounter {
 export function promptTokens(generate: GenerateRequestInput, counter: TokenCounter): number {
   if (generate.prompt_ids !== undefined) return generate.prompt_ids.length;
   if (generate.prompt !== undefined) return counter.text(generate.prompt);
-  return counter.chat(generate.messages ?? []);
+  return counter.chat(chatTurnsOf(generate) ?? [], generate.answer_metadata);
 }
 
 /** A tokenizer.model is about a megabyte; anything far larger is not one. */
@@ -88,6 +92,8 @@ const MAX_TOKENIZER_BYTES = 64 * 1024 * 1024;
  */
 export class PromptCounter {
   private counter: TokenCounter = UPPER_BOUND_COUNTER;
+  /** The model's tokenizer once it is at hand (`/tokenize` uses it too). */
+  tokenizer: ChatGLMTokenizer | null = null;
   private timer: Repeating | undefined;
   private fetching = false;
   private warned = false;
@@ -104,7 +110,7 @@ export class PromptCounter {
 
   /** Loads the tokenizer from a file; a file that cannot be used stops start-up. */
   async loadFile(path: string): Promise<void> {
-    this.counter = tokenizerCounter(await ChatGLMTokenizer.fromFile(path));
+    this.use(await ChatGLMTokenizer.fromFile(path));
     this.log.info({ path }, 'prompt tokens counted with the tokenizer file');
   }
 
@@ -126,7 +132,7 @@ export class PromptCounter {
           throw new Error(`GET /v1/tokenizer sent ${length} bytes`);
         }
         const bytes = new Uint8Array(await res.body.arrayBuffer());
-        this.counter = tokenizerCounter(await ChatGLMTokenizer.fromBytes(bytes, `${target.url}/v1/tokenizer`));
+        this.use(await ChatGLMTokenizer.fromBytes(bytes, `${target.url}/v1/tokenizer`));
         this.stop();
         this.log.info({ worker: target.url }, 'prompt tokens counted with the tokenizer of a worker');
       } catch (err) {
@@ -138,6 +144,11 @@ export class PromptCounter {
     };
     this.timer = repeat(intervalMs, attempt);
     void attempt();
+  }
+
+  private use(tokenizer: ChatGLMTokenizer): void {
+    this.tokenizer = tokenizer;
+    this.counter = tokenizerCounter(tokenizer);
   }
 
   stop(): void {

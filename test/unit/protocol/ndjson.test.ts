@@ -52,7 +52,7 @@ test('garbage from a worker is a WORKER_ERROR, never a crash', async () => {
 });
 
 test('the quick path for start and token events accepts exactly what the schema accepts', () => {
-  const good = ['{"type":"start","prompt_tokens":0}', '{"type":"start","prompt_tokens":12}', '{"type":"token","ids":[],"text":""}', '{"type":"token","ids":[1,2,3],"text":"借款"}'];
+  const good = ['{"type":"start","prompt_tokens":0}', '{"type":"start","prompt_tokens":12}', '{"type":"token","ids":[],"text":""}', '{"type":"token","ids":[1,2,3],"text":"借款"}', '{"type":"token","ids":[4],"text":"x","segment":0}', '{"type":"token","ids":[4],"text":"x","segment":3}'];
   for (const line of good) assert.deepEqual(parseEvent(line), GenerateEventSchema.parse(JSON.parse(line)), line);
   const bad = [
     '{"type":"start","prompt_tokens":-1}',
@@ -63,6 +63,9 @@ test('the quick path for start and token events accepts exactly what the schema 
     '{"type":"token","ids":[1],"text":null}',
     '{"type":"token","ids":{"0":1},"text":"a"}',
     '{"type":"token","ids":[1],"text":"a","logprobs":"many"}',
+    '{"type":"token","ids":[1],"text":"a","segment":-1}',
+    '{"type":"token","ids":[1],"text":"a","segment":"0"}',
+    '{"type":"token","ids":[1],"text":"a","segment":0.5}',
   ];
   for (const line of bad) {
     assert.equal(GenerateEventSchema.safeParse(JSON.parse(line)).success, false, `the schema refuses ${line}`);

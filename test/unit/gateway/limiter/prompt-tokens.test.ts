@@ -46,10 +46,19 @@ test('the upper bound is never below the tokenizer count', () => {
         { role: 'system', content: t },
         { role: 'user', content: t.split('').reverse().join('') },
       ];
-      assert.ok(UPPER_BOUND_COUNTER.chat(messages) >= exact.chat(messages), JSON.stringify(t));
+      const turns = messages.map((m) => ({ ...m, metadata: '' }));
+      assert.ok(UPPER_BOUND_COUNTER.chat(turns) >= exact.chat(turns), JSON.stringify(t));
       // The count is the template's, whether the contents are cached yet or not.
-      assert.equal(exact.chat(messages), tokenizer.applyChatTemplate(messages).length, JSON.stringify(t));
-      assert.equal(exact.chat(messages), tokenizer.applyChatTemplate(messages).length, JSON.stringify(t));
+      assert.equal(exact.chat(turns), tokenizer.applyChatTemplate(messages).length, JSON.stringify(t));
+      assert.equal(exact.chat(turns), tokenizer.applyChatTemplate(messages).length, JSON.stringify(t));
+      // Tool turns: metadata lines, observations, and an answer whose metadata line is pre-written.
+      const tools = [
+        { role: 'assistant' as const, metadata: t.slice(0, 20), content: t },
+        { role: 'observation' as const, metadata: '', content: t.slice(3) },
+      ];
+      const meta = t.slice(0, 10).replace(/[\r\n]/g, '');
+      assert.equal(exact.chat(tools, meta), tokenizer.encodeTurns(tools, { answerMetadata: meta }).length, JSON.stringify(t));
+      assert.ok(UPPER_BOUND_COUNTER.chat(tools, meta) >= exact.chat(tools, meta), JSON.stringify(t));
     }
   }
 });
