@@ -18,7 +18,7 @@ import type { GenerateEvent } from '../src/shared/protocol.js';
 import { ChatGLMTokenizer } from '../src/shared/tokenizer.js';
 import { loadAdapters } from '../src/worker/adapters.js';
 import { WorkerMetrics } from '../src/worker/metrics.js';
-import { OnnxEngine, readManifest } from '../src/worker/onnx-engine.js';
+import { OnnxEngine, readManifest } from '../src/worker/engine/onnx-engine.js';
 import { Scheduler, type ScheduledRequest } from '../src/worker/scheduler.js';
 
 const DEFAULT_MODEL = 'models/demo-bench';

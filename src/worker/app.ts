@@ -25,7 +25,7 @@ import {
 } from '../shared/protocol.js';
 import type { ChatGLMTokenizer } from '../shared/tokenizer.js';
 import { resolveAdapter, type AdapterSet } from './adapters.js';
-import type { InferenceEngine } from './engine.js';
+import type { InferenceEngine } from './engine/engine.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ScheduledRequest, Scheduler } from './scheduler.js';
 

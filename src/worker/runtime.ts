@@ -13,7 +13,7 @@ import { loadAdapters } from './adapters.js';
 import type { WorkerRuntime } from './app.js';
 import type { WorkerConfig } from './config.js';
 import type { WorkerMetrics } from './metrics.js';
-import { OnnxEngine, readManifest } from './onnx-engine.js';
+import { OnnxEngine, readManifest } from './engine/onnx-engine.js';
 import { Scheduler } from './scheduler.js';
 
 export async function loadWorkerRuntime(config: WorkerConfig, metrics: WorkerMetrics, logger?: Logger): Promise<WorkerRuntime> {

@@ -20,7 +20,7 @@
 import { AppError } from '../shared/errors.js';
 import type { FinishReason, GenerateEvent, TokenLogprob } from '../shared/protocol.js';
 import type { ChatGLMTokenizer } from '../shared/tokenizer.js';
-import type { EngineAdapter, EngineSequence, InferenceEngine } from './engine.js';
+import type { EngineAdapter, EngineSequence, InferenceEngine } from './engine/engine.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ReplyStream } from './reply-stream.js';
 import { Sampler, TokenSet, createRng, type Rng, type SamplingParams } from './sampling.js';

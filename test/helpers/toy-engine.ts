@@ -4,7 +4,7 @@
  * sequences, a token fed twice or a cache not freed all show in the outputs. It records every
  * call so that tests can see batch sizes and which sequences each step ran.
  */
-import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from '../../src/worker/engine.js';
+import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from '../../src/worker/engine/engine.js';
 import { sleep } from '../../src/shared/net.js';
 
 class ToySequence implements EngineSequence {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAdapters } from '../../src/worker/adapters.js';
-import { CAPACITY_STEP, OnnxEngine, readManifest } from '../../src/worker/onnx-engine.js';
+import { CAPACITY_STEP, OnnxEngine, readManifest } from '../../src/worker/engine/onnx-engine.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { exportTinyModel, type TinyModel } from '../helpers/worker-process.js';
 

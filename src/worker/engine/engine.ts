@@ -7,7 +7,7 @@
  * token to each of several sequences in one step. Both return logits that stay valid only until
  * the next engine call: the engine reuses its buffers.
  */
-import type { AdapterInfo } from '../shared/protocol.js';
+import type { AdapterInfo } from '../../shared/protocol.js';
 
 export interface EngineInfo {
   /** The served model's name (manifest `name`). */

@@ -29,10 +29,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
-import { AppError } from '../shared/errors.js';
-import { MANIFEST_FILE, ModelManifestSchema, layerName, type ModelManifest } from '../shared/model-manifest.js';
-import { floatToHalf } from '../model/dtype.js';
-import { isRuntimeAdapter, type AdapterSet } from './adapters.js';
+import { AppError } from '../../shared/errors.js';
+import { MANIFEST_FILE, ModelManifestSchema, layerName, type ModelManifest } from '../../shared/model-manifest.js';
+import { floatToHalf } from '../../model/dtype.js';
+import { isRuntimeAdapter, type AdapterSet } from '../adapters.js';
 import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from './engine.js';
 
 export const CAPACITY_STEP = 32;
