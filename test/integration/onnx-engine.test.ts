@@ -1,5 +1,5 @@
 /**
- * The onnxruntime engine on the golden tiny model: KV rows, shared past/present buffers,
+ * The onnxruntime engine on the golden tiny model: KV rows, decode steps that fetch only the new positions,
  * chunked prefill, rows moving when a sequence closes, capacity growth and shrinking, LoRA rows.
  */
 import { after, before, test } from 'node:test';
@@ -61,6 +61,13 @@ test('rows on different adapters decode together and match the reference step by
   assert.equal(engine.kvTokensInUse(), cases.reduce((n, c) => n + c.input_ids.length + 12, 0));
   for (const s of seqs) engine.close(s);
   assert.equal(engine.kvTokensInUse(), 0);
+});
+
+test('the session keeps every output of the graph and has the decode outputs besides', () => {
+  const names = (engine as unknown as { session: { outputNames: string[] } }).session.outputNames;
+  assert.deepEqual(names.slice(0, 3), ['logits', 'present.0.key', 'present.0.value']);
+  assert.ok(names.includes('present.1.value.decode_tail'), names.join(' '));
+  assert.equal(names.length, 1 + 4 * 2);
 });
 
 test('a prompt prefilled in chunks gives the same logits as in one piece', async () => {

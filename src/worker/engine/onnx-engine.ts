@@ -5,18 +5,20 @@
  * KV cache: one buffer per layer for keys and one for values, [rows, kv_heads, capacity,
  * head_dim], where a row is a sequence's slot. Rows in use are always 0 … n − 1 (closing a
  * sequence moves the last row into its place), so a decode step over n rows feeds views of the
- * first n rows. Decode steps pass the same view as `past_key_values.*` and as the pre-allocated
- * `present.*` output: GroupQueryAttention then appends each row's new key/value in place at its
- * own length (caches are right-padded), and nothing is copied in JavaScript. Rows in the view that
- * the step does not decode (a sequence still prefilling) get a pad token with mask sum ≥ 1 and
- * their outputs are ignored; their next prefill chunk overwrites what the step wrote.
+ * first n rows as `past_key_values.*`. The buffers are allocated once, for every row at the full
+ * context (pages the rows never reach are never touched); the capacity, the stride of a row, grows
+ * in steps of CAPACITY_STEP positions and shrinks when the longest row has become much shorter, by
+ * moving the rows' valid positions inside the same buffer.
+ *
+ * A decode step does not fetch `present.*`: onnxruntime-node would copy the whole cache into new
+ * JavaScript buffers after every run. It fetches the outputs `decode-outputs.ts` adds to the graph
+ * at load, each row's new key and value, and writes them at the row's length. Rows in the view
+ * that the step does not decode (a sequence still prefilling) get a pad token with mask sum ≥ 1;
+ * their outputs are ignored and nothing is written to them.
  *
  * Prefill runs one sequence at batch 1 with a compact past ([1, heads, L, dim], empty for the
  * first chunk), because a graph with `logits: last` picks the row's last position from the past
- * width; the present it returns is copied into the sequence's row. The capacity grows in steps
- * of CAPACITY_STEP positions when a row needs more (bounded by the context) and shrinks when the
- * longest row has become much shorter, since onnxruntime-node's output handling costs time in
- * proportion to the tensors' allocated length.
+ * width; the present it returns is copied into the sequence's row.
  *
  * Runtime LoRA: per graph LoRA input, `a` [rows, in, r] and `b` [rows, r, out] buffers with r the
  * largest adapter rank; a sequence's adapter is written into its row once when it opens (zeros
@@ -33,6 +35,7 @@ import { AppError } from '../../shared/errors.js';
 import { MANIFEST_FILE, ModelManifestSchema, layerName, type ModelManifest } from '../../shared/model-manifest.js';
 import { floatToHalf } from '../../model/dtype.js';
 import { isRuntimeAdapter, type AdapterSet } from '../adapters.js';
+import { addDecodeOutputs } from './decode-outputs.js';
 import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from './engine.js';
 
 export const CAPACITY_STEP = 32;
@@ -84,12 +87,15 @@ export function readManifest(modelDir: string): ModelManifest {
 }
 
 async function createSession(
-  graph: string,
+  graph: Uint8Array,
+  modelDir: string,
   device: DeviceOptions,
   logger: Logger | undefined,
 ): Promise<{ session: ort.InferenceSession; provider: string }> {
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: device.graphOptimizationLevel,
+    // The graph comes as bytes (with the decode outputs added); its weights stay in the model folder.
+    extra: { session: { model_external_initializers_file_folder_path: modelDir } },
     ...(device.intraOpThreads > 0 ? { intraOpNumThreads: device.intraOpThreads } : {}),
     ...(device.interOpThreads > 0 ? { interOpNumThreads: device.interOpThreads } : {}),
   };
@@ -137,8 +143,16 @@ export class OnnxEngine implements InferenceEngine {
   private readonly pastValueNames: string[];
   private readonly presentKeyNames: string[];
   private readonly presentValueNames: string[];
+  private readonly newKeyNames: string[];
+  private readonly newValueNames: string[];
 
-  private constructor(manifest: ModelManifest, session: ort.InferenceSession, provider: string, options: OnnxEngineOptions) {
+  private constructor(
+    manifest: ModelManifest,
+    session: ort.InferenceSession,
+    provider: string,
+    options: OnnxEngineOptions,
+    decodeOutputs: { keys: string[]; values: string[] },
+  ) {
     this.manifest = manifest;
     this.session = session;
     const d = manifest.dims;
@@ -153,6 +167,8 @@ export class OnnxEngine implements InferenceEngine {
     this.pastValueNames = each(io.past_value);
     this.presentKeyNames = each(io.present_key);
     this.presentValueNames = each(io.present_value);
+    this.newKeyNames = decodeOutputs.keys;
+    this.newValueNames = decodeOutputs.values;
     this.loraRank = manifest.adapter.mode === 'runtime' ? options.adapters.maxRank : 0;
     if (manifest.adapter.mode === 'runtime') {
       for (const input of manifest.adapter.inputs) {
@@ -167,7 +183,11 @@ export class OnnxEngine implements InferenceEngine {
       maxSequences: this.maxRows,
       executionProvider: provider,
     };
-    this.resize(CAPACITY_STEP);
+    for (let l = 0; l < this.layers; l++) {
+      this.keys.push(this.alloc(this.maxRows * this.rowSize(this.info.contextLength)));
+      this.values.push(this.alloc(this.maxRows * this.rowSize(this.info.contextLength)));
+    }
+    this.capacity = Math.min(CAPACITY_STEP, this.info.contextLength);
   }
 
   static async load(options: OnnxEngineOptions): Promise<OnnxEngine> {
@@ -176,13 +196,20 @@ export class OnnxEngine implements InferenceEngine {
     for (const f of [graph, join(options.modelDir, manifest.files.data)]) {
       if (!existsSync(f)) throw new AppError('INVALID_MODEL_FILE', `${f}: missing (named in ${MANIFEST_FILE})`);
     }
+    const each = (pattern: string) => Array.from({ length: manifest.dims.num_layers }, (_, i) => layerName(pattern, i));
+    let decodeOutputs: ReturnType<typeof addDecodeOutputs>;
+    try {
+      decodeOutputs = addDecodeOutputs(readFileSync(graph), each(manifest.io.present_key), each(manifest.io.present_value));
+    } catch (err) {
+      throw new AppError('INVALID_MODEL_FILE', `${graph}: not a graph this worker can drive (${(err as Error).message})`);
+    }
     let created: { session: ort.InferenceSession; provider: string };
     try {
-      created = await createSession(graph, options.device, options.logger);
+      created = await createSession(decodeOutputs.bytes, options.modelDir, options.device, options.logger);
     } catch (err) {
       throw new AppError('INVALID_MODEL_FILE', `${graph}: onnxruntime cannot load it (${(err as Error).message})`);
     }
-    const engine = new OnnxEngine(manifest, created.session, created.provider, options);
+    const engine = new OnnxEngine(manifest, created.session, created.provider, options, decodeOutputs);
     engine.checkGraph();
     return engine;
   }
@@ -217,23 +244,28 @@ export class OnnxEngine implements InferenceEngine {
     return this.heads * capacity * this.headDim;
   }
 
-  /** Reallocates the KV buffers with a new capacity, keeping every row's valid positions. */
-  private resize(capacity: number): void {
-    const old = { keys: this.keys, values: this.values, capacity: this.capacity };
-    this.capacity = capacity;
-    this.keys = [];
-    this.values = [];
-    for (let l = 0; l < this.layers; l++) {
-      this.keys.push(this.alloc(this.maxRows * this.rowSize()));
-      this.values.push(this.alloc(this.maxRows * this.rowSize()));
+  /**
+   * Changes the row stride to `capacity` inside the same buffers, keeping every row's valid
+   * positions. Growing moves blocks towards the end, so it walks from the last block back;
+   * shrinking walks forward. copyWithin has memmove semantics, so a block may overlap its old place.
+   */
+  private restride(capacity: number): void {
+    const from = this.capacity;
+    if (capacity === from) return;
+    const d = this.headDim;
+    const lengthOf = new Array<number>(this.rows.length);
+    for (const seq of this.rows) lengthOf[seq.row] = seq.length;
+    const blocks: Array<{ block: number; n: number }> = [];
+    for (let row = 0; row < this.rows.length; row++) {
+      for (let h = 0; h < this.heads; h++) blocks.push({ block: row * this.heads + h, n: Math.min(lengthOf[row]!, from, capacity) * d });
     }
-    if (old.capacity === 0) return;
-    for (const seq of this.rows) {
-      for (let l = 0; l < this.layers; l++) {
-        this.copyRow(old.keys[l]!, old.capacity, seq.row, this.keys[l]!, capacity, seq.row, seq.length);
-        this.copyRow(old.values[l]!, old.capacity, seq.row, this.values[l]!, capacity, seq.row, seq.length);
+    if (capacity > from) blocks.reverse();
+    for (const buf of [...this.keys, ...this.values]) {
+      for (const { block, n } of blocks) {
+        if (n > 0) buf.copyWithin(block * capacity * d, block * from * d, block * from * d + n);
       }
     }
+    this.capacity = capacity;
   }
 
   /** Copies the first `length` positions of every head of one row between buffers. */
@@ -249,14 +281,13 @@ export class OnnxEngine implements InferenceEngine {
 
   private ensureCapacity(length: number): void {
     if (length <= this.capacity) return;
-    const capacity = Math.min(Math.ceil(length / CAPACITY_STEP) * CAPACITY_STEP, Math.max(this.info.contextLength, length));
-    this.resize(capacity);
+    this.restride(Math.min(Math.ceil(length / CAPACITY_STEP) * CAPACITY_STEP, this.info.contextLength));
   }
 
   private maybeShrink(): void {
     const longest = this.rows.reduce((m, s) => Math.max(m, s.length), 0);
     const fit = Math.max(CAPACITY_STEP, Math.ceil((longest + 1) / CAPACITY_STEP) * CAPACITY_STEP);
-    if (fit * 2 <= this.capacity) this.resize(fit);
+    if (fit * 2 <= this.capacity) this.restride(fit);
   }
 
   open(adapter: EngineAdapter | null): EngineSequence {
@@ -392,6 +423,17 @@ export class OnnxEngine implements InferenceEngine {
     }
   }
 
+  /** Writes each decoded row's new position ([rows, heads, 1, dim] from the step) at its length. */
+  private storeAppended(appended: KvArray, buf: KvArray, seqs: readonly OnnxSequence[]): void {
+    const d = this.headDim;
+    for (const s of seqs) {
+      for (let h = 0; h < this.heads; h++) {
+        const src = (s.row * this.heads + h) * d;
+        buf.set(appended.subarray(src, src + d), ((s.row * this.heads + h) * this.capacity + s.length) * d);
+      }
+    }
+  }
+
   async decode(seqs: readonly EngineSequence[], ids: readonly number[]): Promise<Float32Array> {
     const list = seqs as readonly OnnxSequence[];
     if (list.length === 0) throw new Error('decode needs at least one sequence');
@@ -423,18 +465,20 @@ export class OnnxEngine implements InferenceEngine {
     };
     const fetches: Record<string, ort.Tensor | null> = { [this.manifest.io.logits]: null };
     for (let l = 0; l < this.layers; l++) {
-      const k = new ort.Tensor(this.kvType, this.keys[l]!.subarray(0, n * size), [n, this.heads, this.capacity, d]);
-      const v = new ort.Tensor(this.kvType, this.values[l]!.subarray(0, n * size), [n, this.heads, this.capacity, d]);
-      feeds[this.pastKeyNames[l]!] = k;
-      feeds[this.pastValueNames[l]!] = v;
-      fetches[this.presentKeyNames[l]!] = k;
-      fetches[this.presentValueNames[l]!] = v;
+      feeds[this.pastKeyNames[l]!] = new ort.Tensor(this.kvType, this.keys[l]!.subarray(0, n * size), [n, this.heads, this.capacity, d]);
+      feeds[this.pastValueNames[l]!] = new ort.Tensor(this.kvType, this.values[l]!.subarray(0, n * size), [n, this.heads, this.capacity, d]);
+      fetches[this.newKeyNames[l]!] = null;
+      fetches[this.newValueNames[l]!] = null;
     }
     const t0 = performance.now();
     const out = await this.session.run(feeds, fetches);
     this.runStats.decodeMs += performance.now() - t0;
     this.runStats.decodeRuns++;
     const logits = out[this.manifest.io.logits]!.data as Float32Array;
+    for (let l = 0; l < this.layers; l++) {
+      this.storeAppended(out[this.newKeyNames[l]!]!.data as KvArray, this.keys[l]!, list);
+      this.storeAppended(out[this.newValueNames[l]!]!.data as KvArray, this.values[l]!, list);
+    }
     for (const s of list) s.length++;
     const vocab = this.info.vocabSize;
     if (list.every((s, i) => s.row === i) && list.length === n) return logits;
