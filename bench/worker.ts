@@ -16,9 +16,9 @@ import { parseArgs } from 'node:util';
 import { ensureDemoModel } from '../src/model/demo-model.js';
 import type { GenerateEvent } from '../src/shared/protocol.js';
 import { ChatGLMTokenizer } from '../src/shared/tokenizer.js';
-import { loadAdapters } from '../src/worker/adapters.js';
 import { WorkerMetrics } from '../src/worker/metrics.js';
-import { OnnxEngine, readManifest } from '../src/worker/engine/onnx-engine.js';
+import { readManifest } from '../src/worker/engine/onnx-engine.js';
+import { ThreadedEngine } from '../src/worker/engine/threaded-engine.js';
 import { Scheduler, type ScheduledRequest } from '../src/worker/scheduler.js';
 
 const DEFAULT_MODEL = 'models/demo-bench';
@@ -44,11 +44,11 @@ const newTokens = Number(args.tokens);
 
 const manifest = readManifest(modelDir);
 const tokenizer = await ChatGLMTokenizer.fromFile(join(modelDir, manifest.tokenizer.file));
-const engine = await OnnxEngine.load({
+const engine = await ThreadedEngine.load({
   modelDir,
+  adaptersDir: join(modelDir, 'no-adapters'),
   device: { provider: 'cpu', deviceId: 0, intraOpThreads: Number(args.threads), interOpThreads: 0, graphOptimizationLevel: 'all' },
   maxSequences: 8,
-  adapters: loadAdapters(manifest, join(modelDir, 'no-adapters')),
 });
 const metrics = new WorkerMetrics();
 const scheduler = new Scheduler(engine, tokenizer, { maxRunningSequences: 8, maxKvTokens: 8 * 2048, maxQueue: 64, prefillChunkTokens: 2048 }, metrics);

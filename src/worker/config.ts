@@ -56,7 +56,7 @@ export const WorkerConfigSchema = z.object({
         .int()
         .min(1)
         .default(128)
-        .describe('prompt tokens prefilled between two decode steps (long prompts are split; bounds how long one model run blocks the worker)'),
+        .describe('prompt tokens prefilled between two decode steps (long prompts are split, so running sequences keep streaming beside them)'),
     })
     .prefault({}),
   shutdownGraceMs: z.number().int().min(0).default(8000).describe('on SIGTERM, time given to running requests before they end with an error event (below the supervisor stop timeout)'),

@@ -13,7 +13,8 @@ import { loadAdapters } from './adapters.js';
 import type { WorkerRuntime } from './app.js';
 import type { WorkerConfig } from './config.js';
 import type { WorkerMetrics } from './metrics.js';
-import { OnnxEngine, readManifest } from './engine/onnx-engine.js';
+import { readManifest } from './engine/onnx-engine.js';
+import { ThreadedEngine } from './engine/threaded-engine.js';
 import { Scheduler } from './scheduler.js';
 
 export async function loadWorkerRuntime(config: WorkerConfig, metrics: WorkerMetrics, logger?: Logger): Promise<WorkerRuntime> {
@@ -31,11 +32,11 @@ export async function loadWorkerRuntime(config: WorkerConfig, metrics: WorkerMet
   }
   const adapters = loadAdapters(manifest, config.adaptersDir);
   for (const w of adapters.warnings) logger?.warn(w);
-  const engine = await OnnxEngine.load({
+  const engine = await ThreadedEngine.load({
     modelDir: config.modelDir,
+    adaptersDir: config.adaptersDir,
     device: config.device,
     maxSequences: config.scheduler.maxRunningSequences,
-    adapters,
     logger,
   });
   metrics.executionProvider.set({ provider: engine.info.executionProvider, requested: config.device.provider }, 1);
