@@ -59,6 +59,16 @@ export const WorkerConfigSchema = z.object({
         .describe('prompt tokens prefilled between two decode steps (long prompts are split, so running sequences keep streaming beside them)'),
     })
     .prefault({}),
+  prefixCache: z
+    .object({
+      maxMb: z
+        .number()
+        .min(0)
+        .default(256)
+        .describe('memory for the KV of prompt prefixes kept for later requests with the same prefix, in MiB (0: no prefix cache)'),
+      blockTokens: z.number().int().min(1).max(1024).default(16).describe('prompt tokens per prefix-cache block (prefixes are reused in whole blocks)'),
+    })
+    .prefault({}),
   shutdownGraceMs: z.number().int().min(0).default(8000).describe('on SIGTERM, time given to running requests before they end with an error event (below the supervisor stop timeout)'),
 });
 

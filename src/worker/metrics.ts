@@ -28,6 +28,13 @@ export class WorkerMetrics {
   readonly requests: Counter<'finish_reason'>;
   readonly rejected: Counter<'code'>;
   readonly executionProvider: Gauge<'provider' | 'requested'>;
+  readonly prefixCacheLookups: Counter;
+  readonly prefixCacheHits: Counter;
+  readonly prefixCacheCachedTokens: Counter;
+  readonly prefixCacheEvictedBlocks: Counter;
+  readonly prefixCacheBlocks: Gauge;
+  readonly prefixCacheBytes: Gauge;
+  readonly prefixCacheCapacityBytes: Gauge;
 
   constructor(registry: Registry = createRegistry('worker')) {
     this.registry = registry;
@@ -101,6 +108,29 @@ export class WorkerMetrics {
       name: 'worker_execution_provider_info',
       help: 'The execution provider in use (1) and the one configured',
       labelNames: ['provider', 'requested'],
+      registers,
+    });
+    this.prefixCacheLookups = new Counter({ name: 'worker_prefix_cache_lookups_total', help: 'Prompts looked up in the prefix cache', registers });
+    this.prefixCacheHits = new Counter({
+      name: 'worker_prefix_cache_hits_total',
+      help: 'Prompts that found at least one block of their prefix in the prefix cache',
+      registers,
+    });
+    this.prefixCacheCachedTokens = new Counter({
+      name: 'worker_prefix_cache_cached_tokens_total',
+      help: 'Prompt tokens taken from the prefix cache instead of being prefilled',
+      registers,
+    });
+    this.prefixCacheEvictedBlocks = new Counter({
+      name: 'worker_prefix_cache_evicted_blocks_total',
+      help: 'Prefix-cache blocks evicted to stay within the memory budget',
+      registers,
+    });
+    this.prefixCacheBlocks = new Gauge({ name: 'worker_prefix_cache_blocks', help: 'Blocks held by the prefix cache', registers });
+    this.prefixCacheBytes = new Gauge({ name: 'worker_prefix_cache_bytes', help: 'Memory held by the prefix cache', registers });
+    this.prefixCacheCapacityBytes = new Gauge({
+      name: 'worker_prefix_cache_capacity_bytes',
+      help: 'Memory the prefix cache may hold at most (prefixCache.maxMb)',
       registers,
     });
   }

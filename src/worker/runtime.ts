@@ -37,6 +37,7 @@ export async function loadWorkerRuntime(config: WorkerConfig, metrics: WorkerMet
     adaptersDir: config.adaptersDir,
     device: config.device,
     maxSequences: config.scheduler.maxRunningSequences,
+    prefixCache: { maxBytes: Math.floor(config.prefixCache.maxMb * 1024 * 1024), blockTokens: config.prefixCache.blockTokens },
     logger,
   });
   metrics.executionProvider.set({ provider: engine.info.executionProvider, requested: config.device.provider }, 1);

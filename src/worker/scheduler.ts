@@ -5,8 +5,9 @@
  *   2. admits queued requests, first come first served, while there is a free row and the
  *      sequence's KV reservation (prompt + max new tokens) fits under `maxKvTokens`;
  *   3. prefills up to `prefillChunkTokens` prompt tokens (a long prompt takes several turns, so
- *      running sequences keep streaming); a sequence whose prompt is in takes its first token
- *      from the prefill logits and joins the decode batch;
+ *      running sequences keep streaming), after taking what the engine's prefix cache holds of
+ *      the prompt on its first turn; a sequence whose prompt is in takes its first token from
+ *      the prefill logits and joins the decode batch;
  *   4. runs one decode step for every sequence in the batch and samples each row;
  *   5. yields to the event loop, so that sockets are written, new requests arrive and client
  *      disconnects are seen before the next step.
@@ -61,6 +62,8 @@ class Sequence {
   cancelled = false;
   engineSeq: EngineSequence | null = null;
   prefilled = 0;
+  /** Whether the prefix cache was asked for this prompt. */
+  lookedUp = false;
   generated = 0;
   lastToken = -1;
   readonly maxNew: number;
@@ -98,6 +101,7 @@ export class Scheduler {
   private readonly vocabSize: number;
   private readonly maxRunning: number;
   private reserved = 0;
+  private evictionsSeen = 0;
   private wake: (() => void) | null = null;
   /** Set by submit/cancel/drain; the loop sleeps only when nothing happened during its turn. */
   private kicked = false;
@@ -216,6 +220,12 @@ export class Scheduler {
     this.metrics.runningSequences.set(this.running.length);
     this.metrics.kvTokensInUse.set(this.engine.kvTokensInUse());
     this.metrics.kvTokensReserved.set(this.reserved);
+    const cache = this.engine.prefixCacheStats();
+    this.metrics.prefixCacheBlocks.set(cache.blocks);
+    this.metrics.prefixCacheBytes.set(cache.bytes);
+    this.metrics.prefixCacheCapacityBytes.set(cache.capacityBytes);
+    if (cache.evictions > this.evictionsSeen) this.metrics.prefixCacheEvictedBlocks.inc(cache.evictions - this.evictionsSeen);
+    this.evictionsSeen = cache.evictions;
   }
 
   private reapCancelled(): void {
@@ -258,6 +268,15 @@ export class Scheduler {
       if (budget <= 0) break;
       if (seq.state !== 'prefill' || seq.cancelled) continue;
       const prompt = seq.req.promptIds;
+      if (!seq.lookedUp) {
+        seq.lookedUp = true;
+        try {
+          seq.prefilled = await this.reusePrefix(seq);
+        } catch (err) {
+          this.fail(seq, 'INTERNAL', `prefix cache lookup failed: ${(err as Error).message}`);
+          continue;
+        }
+      }
       const chunk = prompt.slice(seq.prefilled, seq.prefilled + budget);
       const t0 = performance.now();
       let logits: Float32Array;
@@ -278,6 +297,16 @@ export class Scheduler {
       this.takeToken(seq, logits);
     }
     return ran;
+  }
+
+  private async reusePrefix(seq: Sequence): Promise<number> {
+    const reused = await this.engine.reusePrefix(seq.engineSeq!, seq.req.promptIds);
+    this.metrics.prefixCacheLookups.inc();
+    if (reused > 0) {
+      this.metrics.prefixCacheHits.inc();
+      this.metrics.prefixCacheCachedTokens.inc(reused);
+    }
+    return reused;
   }
 
   /** One decode step for every sequence in the batch; returns whether it ran the model. */

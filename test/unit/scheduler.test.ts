@@ -273,3 +273,23 @@ test('drain refuses new work and ends what is left with an error event', async (
   assert.equal(engine.openSequences, 0);
   assert.throws(() => scheduler.submit(request('late', [1]), () => {}), (e: unknown) => e instanceof AppError && e.code === 'NOT_READY');
 });
+
+test('a prompt whose prefix the engine has cached is prefilled from there: same tokens, counted in the metrics', async () => {
+  const { scheduler, engine, metrics } = setup({ prefixBlock: 8 }, { prefillChunkTokens: 16 });
+  const shared = Array.from({ length: 40 }, (_, i) => 100 + i);
+  const first = await run(scheduler, request('a', [...shared, 1, 2], { maxTokens: 5 })).done;
+  const again = await run(scheduler, request('b', [...shared, 1, 2], { maxTokens: 5 })).done;
+  const other = await run(scheduler, request('c', [...shared.slice(0, 20), 7], { maxTokens: 5 })).done;
+  assert.deepEqual(ids(again), ids(first), 'the cache changes no token');
+  const prefills = (tag: number) => engine.calls.filter((c) => c.kind === 'prefill' && c.tags[0] === tag).map((c) => c.tokens);
+  assert.deepEqual(prefills(0), [16, 16, 10]);
+  assert.deepEqual(prefills(1), [2], '40 of 42 tokens came from the cache');
+  assert.deepEqual(prefills(2), [5], 'two whole blocks of the shared start');
+  assert.equal(ids(other).length, 5);
+  const value = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values[0]!.value;
+  assert.equal(await value('worker_prefix_cache_lookups_total'), 3);
+  assert.equal(await value('worker_prefix_cache_hits_total'), 2);
+  assert.equal(await value('worker_prefix_cache_cached_tokens_total'), 40 + 16);
+  assert.equal(await value('worker_prefill_tokens_total'), 42 + 2 + 5);
+  await scheduler.drain(0);
+});

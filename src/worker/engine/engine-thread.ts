@@ -37,6 +37,7 @@ try {
     maxSequences: data.maxSequences,
     adapters,
     logger: relayLogger(),
+    prefixCache: data.prefixCache,
   });
 } catch (err) {
   post({ type: 'load-failed', code: err instanceof AppError ? err.code : undefined, message: (err as Error).message });
@@ -70,16 +71,27 @@ async function handle(msg: EngineCall): Promise<void> {
     }
     case 'dispose':
       await engine.dispose();
-      post({ type: 'done', call: msg.call, runStats: engine.runStats });
+      post({ type: 'done', call: msg.call, runStats: engine.runStats, prefixCache: engine.prefixCacheStats() });
       port.close();
       return;
+    case 'reuse': {
+      try {
+        const reused = await engine.reusePrefix(sequence(msg.seq), msg.ids);
+        post({ type: 'done', call: msg.call, reused, runStats: engine.runStats, prefixCache: engine.prefixCacheStats() });
+      } catch (err) {
+        post({ type: 'failed', call: msg.call, message: (err as Error).message });
+      }
+      return;
+    }
     case 'prefill':
     case 'decode': {
       try {
         const logits =
           msg.op === 'prefill' ? await engine.prefill(sequence(msg.seq), msg.ids) : await engine.decode(msg.seqs.map(sequence), msg.ids);
         const own = transferable(logits);
-        post({ type: 'done', call: msg.call, logits: own, runStats: engine.runStats }, [own.buffer as ArrayBuffer]);
+        post({ type: 'done', call: msg.call, logits: own, runStats: engine.runStats, prefixCache: engine.prefixCacheStats() }, [
+          own.buffer as ArrayBuffer,
+        ]);
       } catch (err) {
         post({ type: 'failed', call: msg.call, message: (err as Error).message });
       }

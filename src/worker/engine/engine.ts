@@ -34,6 +34,14 @@ export interface EngineSequence {
   readonly adapter: EngineAdapter | null;
 }
 
+export interface PrefixCacheStats {
+  blocks: number;
+  bytes: number;
+  capacityBytes: number;
+  /** Blocks evicted since start. */
+  evictions: number;
+}
+
 export interface InferenceEngine {
   readonly info: EngineInfo;
   /** Reserves a cache row for a new sequence; throws when none is free. */
@@ -42,6 +50,13 @@ export interface InferenceEngine {
   prefill(seq: EngineSequence, ids: readonly number[]): Promise<Float32Array>;
   /** Appends `ids[i]` to `seqs[i]` in one step; logits [seqs.length × vocabSize]. */
   decode(seqs: readonly EngineSequence[], ids: readonly number[]): Promise<Float32Array>;
+  /**
+   * Fills an empty sequence's cache with the longest cached prefix of `promptIds`, always leaving
+   * at least one token to prefill; the number of tokens now in it (0 without a prefix cache).
+   */
+  reusePrefix(seq: EngineSequence, promptIds: readonly number[]): Promise<number>;
+  /** The prefix cache's size now (zeros without one). */
+  prefixCacheStats(): PrefixCacheStats;
   /** Frees the sequence's row and its KV memory at once. */
   close(seq: EngineSequence): void;
   /** Tokens held in the KV cache by all open sequences. */

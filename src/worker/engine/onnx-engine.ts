@@ -36,6 +36,8 @@ import { MANIFEST_FILE, ModelManifestSchema, layerName, type ModelManifest } fro
 import { floatToHalf } from '../../model/dtype.js';
 import { isRuntimeAdapter, type AdapterSet } from '../adapters.js';
 import { addDecodeOutputs } from './decode-outputs.js';
+import type { PrefixCacheStats } from './engine.js';
+import { PrefixCache } from './prefix-cache.js';
 import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from './engine.js';
 
 export const CAPACITY_STEP = 32;
@@ -54,12 +56,16 @@ export interface OnnxEngineOptions {
   maxSequences: number;
   adapters: AdapterSet;
   logger?: Logger | undefined;
+  /** Prompt-prefix KV kept for later requests; absent or maxBytes 0: none. */
+  prefixCache?: { maxBytes: number; blockTokens: number } | undefined;
 }
 
 type KvArray = Float32Array | Uint16Array;
 
 class OnnxSequence implements EngineSequence {
   length = 0;
+  /** The prompt tokens in the row, while only prompt tokens are (for the prefix cache). */
+  prompt: number[] = [];
   constructor(
     public row: number,
     readonly adapter: EngineAdapter | null,
@@ -145,6 +151,8 @@ export class OnnxEngine implements InferenceEngine {
   private readonly presentValueNames: string[];
   private readonly newKeyNames: string[];
   private readonly newValueNames: string[];
+  /** Each block holds [layer][key, value][head][position][dim] of its positions. */
+  private readonly prefixCache: PrefixCache<KvArray> | null;
 
   private constructor(
     manifest: ModelManifest,
@@ -169,6 +177,8 @@ export class OnnxEngine implements InferenceEngine {
     this.presentValueNames = each(io.present_value);
     this.newKeyNames = decodeOutputs.keys;
     this.newValueNames = decodeOutputs.values;
+    const pc = options.prefixCache;
+    this.prefixCache = pc && pc.maxBytes > 0 ? new PrefixCache<KvArray>(pc.maxBytes, pc.blockTokens) : null;
     this.loraRank = manifest.adapter.mode === 'runtime' ? options.adapters.maxRank : 0;
     if (manifest.adapter.mode === 'runtime') {
       for (const input of manifest.adapter.inputs) {
@@ -315,6 +325,7 @@ export class OnnxEngine implements InferenceEngine {
     }
     this.rows.pop();
     s.length = 0;
+    s.prompt = [];
     this.maybeShrink();
   }
 
@@ -368,6 +379,62 @@ export class OnnxEngine implements InferenceEngine {
     return feeds;
   }
 
+  prefixCacheStats(): PrefixCacheStats {
+    const c = this.prefixCache;
+    return { blocks: c?.size ?? 0, bytes: c?.bytes ?? 0, capacityBytes: c?.maxBytes ?? 0, evictions: c?.evictions ?? 0 };
+  }
+
+  private blockElements(): number {
+    return this.layers * 2 * this.heads * this.prefixCache!.blockTokens * this.headDim;
+  }
+
+  /** Copies positions [from, from + n) of a row to or from a block ([layer][side][head][n][dim]). */
+  private copyBlock(row: number, from: number, block: KvArray, toRow: boolean): void {
+    const d = this.headDim;
+    const n = this.prefixCache!.blockTokens;
+    for (let l = 0; l < this.layers; l++) {
+      for (let side = 0; side < 2; side++) {
+        const buf = (side === 0 ? this.keys : this.values)[l]!;
+        for (let h = 0; h < this.heads; h++) {
+          const inBlock = ((l * 2 + side) * this.heads + h) * n * d;
+          const inRow = ((row * this.heads + h) * this.capacity + from) * d;
+          if (toRow) buf.set(block.subarray(inBlock, inBlock + n * d), inRow);
+          else block.set(buf.subarray(inRow, inRow + n * d), inBlock);
+        }
+      }
+    }
+  }
+
+  async reusePrefix(seq: EngineSequence, promptIds: readonly number[]): Promise<number> {
+    const s = seq as OnnxSequence;
+    const cache = this.prefixCache;
+    if (!cache || s.length > 0 || !this.rows.includes(s)) return 0;
+    // At least one prompt token is left to prefill: its logits give the first token.
+    const keys = cache.keys(s.adapter?.name ?? null, promptIds, Math.floor((promptIds.length - 1) / cache.blockTokens));
+    const found = cache.lookup(keys, promptIds);
+    if (found.length === 0) return 0;
+    const reused = found.length * cache.blockTokens;
+    this.ensureCapacity(reused);
+    found.forEach((block, b) => this.copyBlock(s.row, b * cache.blockTokens, block.data, true));
+    s.length = reused;
+    s.prompt = promptIds.slice(0, reused);
+    return reused;
+  }
+
+  /** Caches the full blocks of a sequence's prompt that the cache does not hold yet. */
+  private rememberPrefix(s: OnnxSequence, ids: readonly number[]): void {
+    const cache = this.prefixCache;
+    if (!cache) return;
+    if (s.prompt.length + ids.length !== s.length) return; // not a prompt continued from its start
+    s.prompt.push(...ids);
+    const keys = cache.keys(s.adapter?.name ?? null, s.prompt);
+    cache.insert(keys, s.prompt, (b) => {
+      const data = this.alloc(this.blockElements());
+      this.copyBlock(s.row, b * cache.blockTokens, data, false);
+      return { data, bytes: data.byteLength };
+    });
+  }
+
   async prefill(seq: EngineSequence, ids: readonly number[]): Promise<Float32Array> {
     const s = seq as OnnxSequence;
     if (!this.rows.includes(s)) throw new Error('prefill of a closed sequence');
@@ -395,6 +462,7 @@ export class OnnxEngine implements InferenceEngine {
       this.storeRow(out[this.presentValueNames[l]!]!, this.values[l]!, s.row, past, total);
     }
     s.length = total;
+    this.rememberPrefix(s, ids);
     const logits = out[this.manifest.io.logits]!.data as Float32Array;
     const v = this.info.vocabSize;
     const at = this.manifest.logits === 'last' ? 0 : ids.length - 1;

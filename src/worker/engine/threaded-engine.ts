@@ -14,7 +14,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AppError, type ErrorCode } from '../../shared/errors.js';
-import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from './engine.js';
+import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine, PrefixCacheStats } from './engine.js';
 import type { RunStats } from './onnx-engine.js';
 import type { EngineCall, EngineReply, EngineThreadData } from './thread-protocol.js';
 
@@ -29,7 +29,7 @@ class ThreadedSequence implements EngineSequence {
 }
 
 interface Pending {
-  resolve: (logits: Float32Array) => void;
+  resolve: (reply: Extract<EngineReply, { type: 'done' }>) => void;
   reject: (err: Error) => void;
 }
 
@@ -40,6 +40,7 @@ export class ThreadedEngine implements InferenceEngine {
   private nextSeq = 0;
   private nextCall = 0;
   private failure: Error | null = null;
+  private cacheStats: PrefixCacheStats = { blocks: 0, bytes: 0, capacityBytes: 0, evictions: 0 };
 
   private constructor(
     private readonly worker: Worker,
@@ -97,7 +98,8 @@ export class ThreadedEngine implements InferenceEngine {
     this.pending.delete(reply.call);
     if (reply.type === 'failed') return p.reject(new Error(reply.message));
     Object.assign(this.runStats, reply.runStats);
-    p.resolve(reply.logits ?? new Float32Array(0));
+    this.cacheStats = reply.prefixCache;
+    p.resolve(reply);
   }
 
   private fail(err: Error): void {
@@ -114,7 +116,7 @@ export class ThreadedEngine implements InferenceEngine {
     this.worker.postMessage(msg);
   }
 
-  private call(make: (call: number) => EngineCall): Promise<Float32Array> {
+  private call(make: (call: number) => EngineCall): Promise<Extract<EngineReply, { type: 'done' }>> {
     if (this.failure) return Promise.reject(this.failure);
     const call = this.nextCall++;
     return new Promise((resolve, reject) => {
@@ -153,16 +155,27 @@ export class ThreadedEngine implements InferenceEngine {
 
   async prefill(seq: EngineSequence, ids: readonly number[]): Promise<Float32Array> {
     const s = this.check(seq);
-    const logits = await this.call((call) => ({ op: 'prefill', call, seq: s.id, ids: [...ids] }));
+    const { logits } = await this.call((call) => ({ op: 'prefill', call, seq: s.id, ids: [...ids] }));
     s.length += ids.length;
-    return logits;
+    return logits!;
   }
 
   async decode(seqs: readonly EngineSequence[], ids: readonly number[]): Promise<Float32Array> {
     const list = seqs.map((q) => this.check(q));
-    const logits = await this.call((call) => ({ op: 'decode', call, seqs: list.map((s) => s.id), ids: [...ids] }));
+    const { logits } = await this.call((call) => ({ op: 'decode', call, seqs: list.map((s) => s.id), ids: [...ids] }));
     for (const s of list) s.length++;
-    return logits;
+    return logits!;
+  }
+
+  async reusePrefix(seq: EngineSequence, promptIds: readonly number[]): Promise<number> {
+    const s = this.check(seq);
+    const { reused = 0 } = await this.call((call) => ({ op: 'reuse', call, seq: s.id, ids: [...promptIds] }));
+    s.length += reused;
+    return reused;
+  }
+
+  prefixCacheStats(): PrefixCacheStats {
+    return this.cacheStats;
   }
 
   async dispose(): Promise<void> {
