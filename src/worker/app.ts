@@ -103,6 +103,8 @@ export function prepareRequest(runtime: WorkerRuntime, req: GenerateRequest): Sc
     stop: req.stop ?? [],
     logprobs: req.logprobs,
     chat: req.messages !== undefined,
+    tenant: req.tenant,
+    tier: req.tier,
   };
 }
 

@@ -35,6 +35,9 @@ export class WorkerMetrics {
   readonly prefixCacheBlocks: Gauge;
   readonly prefixCacheBytes: Gauge;
   readonly prefixCacheCapacityBytes: Gauge;
+  readonly tierAdmitted: Counter<'tier'>;
+  readonly tierTokens: Counter<'tier' | 'kind'>;
+  readonly tierQueueSeconds: Histogram<'tier'>;
 
   constructor(registry: Registry = createRegistry('worker')) {
     this.registry = registry;
@@ -131,6 +134,26 @@ export class WorkerMetrics {
     this.prefixCacheCapacityBytes = new Gauge({
       name: 'worker_prefix_cache_capacity_bytes',
       help: 'Memory the prefix cache may hold at most (prefixCache.maxMb)',
+      registers,
+    });
+    // By tier, never by tenant: tenants are unbounded, tiers are the configured few (plus none, other).
+    this.tierAdmitted = new Counter({
+      name: 'worker_tier_admitted_requests_total',
+      help: 'Requests admitted from the queue, by tier',
+      labelNames: ['tier'],
+      registers,
+    });
+    this.tierTokens = new Counter({
+      name: 'worker_tier_tokens_total',
+      help: 'Tokens served, by tier and kind (prompt, output): what fair admission shares out',
+      labelNames: ['tier', 'kind'],
+      registers,
+    });
+    this.tierQueueSeconds = new Histogram({
+      name: 'worker_tier_queue_time_seconds',
+      help: 'From arrival to the start of prefill, by tier',
+      labelNames: ['tier'],
+      buckets: LATENCY_BUCKETS,
       registers,
     });
   }

@@ -2,8 +2,10 @@
  * Continuous batching. One loop owns the queue and the running batch; nothing else touches the
  * engine. Each turn of the loop:
  *   1. drops cancelled sequences (their KV row is freed before anything else runs);
- *   2. admits queued requests, first come first served, while there is a free row and the
- *      sequence's KV reservation (prompt + max new tokens) fits under `maxKvTokens`;
+ *   2. admits queued requests while there is a free row and the next one's KV reservation
+ *      (prompt + max new tokens) fits under `maxKvTokens`; which one is next is the admission
+ *      policy's (`admission.ts`): fair between tenants by virtual token counters, or first come
+ *      first served;
  *   3. prefills up to `prefillChunkTokens` prompt tokens (a long prompt takes several turns, so
  *      running sequences keep streaming), after taking what the engine's prefix cache holds of
  *      the prompt on its first turn; a sequence whose prompt is in takes its first token from
@@ -23,6 +25,7 @@ import type { FinishReason, GenerateEvent, TokenLogprob } from '../shared/protoc
 import type { ChatGLMTokenizer } from '../shared/tokenizer.js';
 import type { EngineAdapter, EngineSequence, InferenceEngine } from './engine/engine.js';
 import type { WorkerMetrics } from './metrics.js';
+import { FcfsQueue, VtcQueue, type AdmissionQueue, type SchedulerPolicy } from './admission.js';
 import { ReplyStream } from './reply-stream.js';
 import { Sampler, TokenSet, createRng, type Rng, type SamplingParams } from './sampling.js';
 
@@ -39,6 +42,9 @@ export interface ScheduledRequest {
   logprobs?: number | undefined;
   /** Apply ChatGLM3's reply post-processing (the request came as chat messages). */
   chat: boolean;
+  /** Who it is for, for fair admission; absent: one anonymous tenant. */
+  tenant?: string | undefined;
+  tier?: string | undefined;
 }
 
 export type EventSink = (event: GenerateEvent) => void;
@@ -48,6 +54,10 @@ export interface SchedulerOptions {
   maxKvTokens: number;
   maxQueue: number;
   prefillChunkTokens: number;
+  /** Admission policy; default `fair`. */
+  policy?: SchedulerPolicy | undefined;
+  /** Tier name → weight for `fair` (tiers not named, and requests without one, weigh 1). */
+  tierWeights?: Readonly<Record<string, number>> | undefined;
 }
 
 export interface GenerationHandle {
@@ -94,7 +104,8 @@ class Sequence {
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class Scheduler {
-  private readonly queue: Sequence[] = [];
+  private readonly queue: AdmissionQueue<Sequence>;
+  private readonly tierWeights: Readonly<Record<string, number>>;
   private readonly running: Sequence[] = [];
   private readonly sampler: Sampler;
   private readonly rawRow: Float32Array;
@@ -121,6 +132,8 @@ export class Scheduler {
     metrics.queueCapacity.set(options.maxQueue);
     metrics.kvTokensCapacity.set(options.maxKvTokens);
     this.rawRow = new Float32Array(this.vocabSize);
+    this.tierWeights = options.tierWeights ?? {};
+    this.queue = (options.policy ?? 'fair') === 'fair' ? new VtcQueue<Sequence>({ tierWeights: this.tierWeights }) : new FcfsQueue<Sequence>();
     this.loopDone = this.loop();
   }
 
@@ -159,7 +172,7 @@ export class Scheduler {
       this.metrics.rejected.inc({ code: 'OVERLOADED' });
       throw new AppError('OVERLOADED', `the worker's queue is full (${this.options.maxQueue} waiting)`, { retryAfter: 1 });
     }
-    this.queue.push(seq);
+    this.queue.push(seq, { tenant: req.tenant, tier: req.tier });
     this.metrics.queueLength.set(this.queue.length);
     sink({ type: 'start', prompt_tokens: req.promptIds.length });
     this.kick();
@@ -185,8 +198,9 @@ export class Scheduler {
     this.stopped = true;
     this.kick();
     await this.loopDone;
-    for (const seq of [...this.queue, ...this.running]) this.fail(seq, 'NOT_READY', 'the worker shut down before the generation ended');
-    this.queue.length = 0;
+    const left = [...this.queue.items(), ...this.running];
+    for (const seq of this.queue.items()) this.queue.remove(seq);
+    for (const seq of left) this.fail(seq, 'NOT_READY', 'the worker shut down before the generation ended');
   }
 
   private kick(): void {
@@ -229,10 +243,9 @@ export class Scheduler {
   }
 
   private reapCancelled(): void {
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const seq = this.queue[i]!;
+    for (const seq of this.queue.items()) {
       if (seq.cancelled) {
-        this.queue.splice(i, 1);
+        this.queue.remove(seq);
         this.finish(seq, 'cancelled');
       }
     }
@@ -241,9 +254,9 @@ export class Scheduler {
 
   private admit(): void {
     while (this.queue.length > 0 && this.running.length < this.maxRunning) {
-      const seq = this.queue[0]!;
+      const seq = this.queue.peek()!;
       if (this.reserved + seq.reserve > this.options.maxKvTokens) break;
-      this.queue.shift();
+      this.queue.admit(seq, seq.req.promptIds.length);
       try {
         seq.engineSeq = this.engine.open(seq.req.adapter);
       } catch (err) {
@@ -253,6 +266,10 @@ export class Scheduler {
       seq.state = 'prefill';
       seq.startedAt = performance.now();
       this.metrics.queueSeconds.observe((seq.startedAt - seq.queuedAt) / 1000);
+      const tier = this.tierLabel(seq.req.tier);
+      this.metrics.tierAdmitted.inc({ tier });
+      this.metrics.tierQueueSeconds.observe({ tier }, (seq.startedAt - seq.queuedAt) / 1000);
+      this.metrics.tierTokens.inc({ tier, kind: 'prompt' }, seq.req.promptIds.length);
       this.reserved += seq.reserve;
       this.running.push(seq);
     }
@@ -351,6 +368,8 @@ export class Scheduler {
     }
     const id = this.sampler.sample(row, seq.req.sampling, seq.rng, seq.seen);
     seq.generated++;
+    this.queue.served(seq, 1);
+    this.metrics.tierTokens.inc({ tier: this.tierLabel(seq.req.tier), kind: 'output' });
     seq.lastToken = id;
     seq.seen?.add(id);
     if (seq.generated === 1) {
@@ -378,9 +397,16 @@ export class Scheduler {
     };
   }
 
+  /** The metrics' tier label: a configured tier, `none`, or `other`, so the label set stays bounded. */
+  private tierLabel(tier: string | undefined): string {
+    if (tier === undefined) return 'none';
+    return Object.hasOwn(this.tierWeights, tier) ? tier : 'other';
+  }
+
   private release(seq: Sequence): void {
     const i = this.running.indexOf(seq);
     if (i >= 0) {
+      this.queue.finished(seq);
       this.running.splice(i, 1);
       this.reserved -= seq.reserve;
     }
