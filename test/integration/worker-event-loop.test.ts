@@ -20,6 +20,8 @@ before(async () => {
     // The whole prompt in one model run.
     WORKER_SCHEDULER_PREFILL_CHUNK_TOKENS: '8192',
     WORKER_SCHEDULER_MAX_KV_TOKENS: '65536',
+    // Every prefill here must be the long one: a cached prompt would take a few milliseconds.
+    WORKER_PREFIX_CACHE_MAX_MB: '0',
   });
 });
 
