@@ -11,7 +11,7 @@ import { AppError } from '../shared/errors.js';
 import { loggerOptions } from '../shared/logging.js';
 import { buildWorkerApp } from '../worker/app.js';
 import { loadWorkerConfig } from '../worker/config.js';
-import { createWorkerMetrics } from '../worker/metrics.js';
+import { createWorkerMetrics, tierLabels } from '../worker/metrics.js';
 import { loadWorkerRuntime, servable } from '../worker/runtime.js';
 
 async function main(): Promise<void> {
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = pino(loggerOptions(config.logLevel, 'worker'));
-  const metrics = createWorkerMetrics();
+  const metrics = createWorkerMetrics(undefined, { tiers: tierLabels(config.scheduler.tierWeights) });
   const worker = buildWorkerApp({ metrics, logger });
   const address = await worker.app.listen({ host: config.host, port: config.port });
   logger.info({ address, pid: process.pid }, 'worker listening; loading the model');

@@ -85,6 +85,9 @@ export const GenerateRequestSchema = z
     stop: z.array(z.string().min(1)).max(MAX_STOP_SEQUENCES).optional(),
     /** Number of top alternatives to return with each token; absent means no logprobs. */
     logprobs: z.number().int().min(0).max(MAX_LOGPROBS).optional(),
+    /** Who the request is for and the tier of its key, for the worker's fair admission. */
+    tenant: z.string().min(1).max(256).optional(),
+    tier: z.string().min(1).max(64).optional(),
   })
   .strict()
   .superRefine((req, ctx) => {

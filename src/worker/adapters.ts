@@ -15,7 +15,7 @@ import { AppError } from '../shared/errors.js';
 import type { ModelManifest } from '../shared/model-manifest.js';
 import type { AdapterInfo } from '../protocol/schemas.js';
 import { readPeftAdapter, type LoraFactors } from '../model/peft-adapter.js';
-import type { EngineAdapter } from './engine.js';
+import type { EngineAdapter } from './engine/engine.js';
 
 /** An adapter with its factors, ready to be written into a LoRA row. */
 export interface RuntimeAdapter extends EngineAdapter {

@@ -85,6 +85,8 @@ export function prepareRequest(runtime: WorkerRuntime, req: GenerateRequest): Sc
     logprobs: req.logprobs,
     chat: req.messages !== undefined || req.turns !== undefined,
     answerMetadata: req.answer_metadata,
+    tenant: req.tenant,
+    tier: req.tier,
   };
 }
 

@@ -60,7 +60,25 @@ export const WorkerConfigSchema = z.object({
         .int()
         .min(1)
         .default(128)
-        .describe('prompt tokens prefilled between two decode steps (long prompts are split; bounds how long one model run blocks the worker)'),
+        .describe('prompt tokens prefilled between two decode steps (long prompts are split, so running sequences keep streaming beside them)'),
+      policy: z
+        .enum(['fair', 'fcfs'])
+        .default('fair')
+        .describe('admission: `fair` shares the worker between tenants by virtual token counters (a lone tenant gets all of it); `fcfs` admits in arrival order'),
+      tierWeights: z
+        .record(z.string().min(1).max(64), z.number().positive())
+        .default({ anonymous: 1, free: 1, standard: 2, pro: 4 })
+        .describe('tier name → weight for `fair` (a tier of weight 2 gets twice the tokens of weight 1 while both wait); other tiers weigh 1'),
+    })
+    .prefault({}),
+  prefixCache: z
+    .object({
+      maxMb: z
+        .number()
+        .min(0)
+        .default(256)
+        .describe('memory for the KV of prompt prefixes kept for later requests with the same prefix, in MiB (0: no prefix cache)'),
+      blockTokens: z.number().int().min(1).max(1024).default(16).describe('prompt tokens per prefix-cache block (prefixes are reused in whole blocks)'),
     })
     .prefault({}),
   sim: z

@@ -25,7 +25,13 @@ export const WORKER_REJECT_CODES = [
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
 
-export function createWorkerMetrics(registry: Registry = createRegistry('worker')) {
+/** The tier labels of the fairness metrics: the configured tiers, `none` (no tier sent) and `other` (a tier not configured). */
+export function tierLabels(tierWeights: Readonly<Record<string, number>>): string[] {
+  return [...Object.keys(tierWeights), 'none', 'other'];
+}
+
+export function createWorkerMetrics(registry: Registry = createRegistry('worker'), options: { tiers?: readonly string[] } = {}) {
+  const tiers = options.tiers ?? [];
   return {
     registry,
     queueLength: gauge(registry, { name: 'worker_queue_length', help: 'Requests waiting to be scheduled' }),
@@ -76,6 +82,32 @@ export function createWorkerMetrics(registry: Registry = createRegistry('worker'
       name: 'worker_execution_provider_info',
       help: 'The execution provider in use (1) and the one configured',
       labels: { provider: [], requested: [] },
+    }),
+    prefixCacheLookups: counter(registry, { name: 'worker_prefix_cache_lookups_total', help: 'Prompts looked up in the prefix cache' }),
+    prefixCacheHits: counter(registry, { name: 'worker_prefix_cache_hits_total', help: 'Prompts that found at least one block of their prefix in the prefix cache' }),
+    prefixCacheCachedTokens: counter(registry, {
+      name: 'worker_prefix_cache_cached_tokens_total',
+      help: 'Prompt tokens taken from the prefix cache instead of being prefilled',
+    }),
+    prefixCacheEvictedBlocks: counter(registry, {
+      name: 'worker_prefix_cache_evicted_blocks_total',
+      help: 'Prefix-cache blocks evicted to stay within the memory budget',
+    }),
+    prefixCacheBlocks: gauge(registry, { name: 'worker_prefix_cache_blocks', help: 'Blocks held by the prefix cache' }),
+    prefixCacheBytes: gauge(registry, { name: 'worker_prefix_cache_bytes', help: 'Memory held by the prefix cache' }),
+    prefixCacheCapacityBytes: gauge(registry, { name: 'worker_prefix_cache_capacity_bytes', help: 'Memory the prefix cache may hold at most (prefixCache.maxMb)' }),
+    // By tier, never by tenant: tenants are unbounded, tiers are the configured few (plus none, other).
+    tierAdmitted: counter(registry, { name: 'worker_tier_admitted_requests_total', help: 'Requests admitted from the queue, by tier', labels: { tier: tiers } }),
+    tierTokens: counter(registry, {
+      name: 'worker_tier_tokens_total',
+      help: 'Tokens served, by tier and kind (prompt, output): what fair admission shares out',
+      labels: { tier: tiers, kind: ['prompt', 'output'] },
+    }),
+    tierQueueSeconds: histogram(registry, {
+      name: 'worker_tier_queue_time_seconds',
+      help: 'From arrival to the start of prefill, by tier',
+      labels: { tier: tiers },
+      buckets: LATENCY_BUCKETS,
     }),
   };
 }

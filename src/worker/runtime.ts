@@ -16,12 +16,13 @@ import { MANIFEST_FILE, TOKENIZER_FILE, type ModelManifest } from '../shared/mod
 import { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
 import { loadAdapters, type AdapterSet } from './adapters.js';
 import type { WorkerConfig } from './config.js';
-import type { InferenceEngine } from './engine.js';
+import type { InferenceEngine } from './engine/engine.js';
 import type { WorkerMetrics } from './metrics.js';
-import { OnnxEngine, readManifest } from './onnx-engine.js';
+import { readManifest } from './engine/onnx-engine.js';
+import { ThreadedEngine } from './engine/threaded-engine.js';
 import { Scheduler } from './scheduler.js';
-import { SimEngine } from './sim-engine.js';
-import { loadSimScript } from './sim-script.js';
+import { SimEngine } from './engine/sim-engine.js';
+import { loadSimScript } from './engine/sim-script.js';
 
 /** The simulated engine's context without a manifest: ChatGLM3-6B's. */
 export const SIM_CONTEXT_LENGTH = 8192;
@@ -76,11 +77,13 @@ export async function loadWorkerRuntime(config: WorkerConfig, metrics: WorkerMet
     });
     logger?.info({ script: config.sim.script || null, entries: script.length, ttftMs: config.sim.ttftMs, itlMs: config.sim.itlMs }, 'simulated engine: scripted replies, no model runs');
   } else {
-    engine = await OnnxEngine.load({
+    // onnxruntime's run is synchronous: the engine lives in a worker thread, so this one stays free.
+    engine = await ThreadedEngine.load({
       modelDir: config.modelDir,
+      adaptersDir: config.adaptersDir,
       device: config.device,
       maxSequences: config.scheduler.maxRunningSequences,
-      adapters,
+      prefixCache: { maxBytes: Math.floor(config.prefixCache.maxMb * 1024 * 1024), blockTokens: config.prefixCache.blockTokens },
       logger,
     });
   }

@@ -2,11 +2,14 @@
  * Continuous batching. One loop owns the queue and the running batch; nothing else touches the
  * engine. Each turn of the loop:
  *   1. drops cancelled sequences (their KV row is freed before anything else runs);
- *   2. admits queued requests, first come first served, while there is a free row and the
- *      sequence's KV reservation (prompt + max new tokens) fits under `maxKvTokens`;
+ *   2. admits queued requests while there is a free row and the next one's KV reservation
+ *      (prompt + max new tokens) fits under `maxKvTokens`; which one is next is the admission
+ *      policy's (`admission.ts`): fair between tenants by virtual token counters, or first come
+ *      first served;
  *   3. prefills up to `prefillChunkTokens` prompt tokens (a long prompt takes several turns, so
- *      running sequences keep streaming); a sequence whose prompt is in takes its first token
- *      from the prefill logits and joins the decode batch; a sequence the engine says it cannot
+ *      running sequences keep streaming), after taking what the engine's prefix cache holds of
+ *      the prompt on its first turn; a sequence whose prompt is in takes its first token from
+ *      the prefill logits and joins the decode batch; a sequence the engine says it cannot
  *      prefill yet (`readyAt`, the simulated engine's time to first token) is skipped, and an
  *      otherwise idle loop sleeps until the earliest one is ready;
  *   4. runs one decode step for every sequence in the batch and samples each row;
@@ -22,8 +25,9 @@
 import { AppError } from '../shared/errors.js';
 import type { FinishReason, GenerateEvent, TokenLogprob } from '../protocol/schemas.js';
 import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
-import type { EngineAdapter, EngineSequence, InferenceEngine } from './engine.js';
+import type { EngineAdapter, EngineSequence, InferenceEngine } from './engine/engine.js';
 import type { WorkerMetrics } from './metrics.js';
+import { FcfsQueue, VtcQueue, type AdmissionQueue, type SchedulerPolicy } from './admission.js';
 import { ReplyStream } from './reply-stream.js';
 import { Sampler, TokenSet, createRng, type Rng, type SamplingParams } from './sampling.js';
 
@@ -42,6 +46,9 @@ export interface ScheduledRequest {
   chat: boolean;
   /** The answer's metadata line, written into the prompt (chat only). */
   answerMetadata?: string | undefined;
+  /** Who it is for, for fair admission; absent: one anonymous tenant. */
+  tenant?: string | undefined;
+  tier?: string | undefined;
 }
 
 export type EventSink = (event: GenerateEvent) => void;
@@ -51,6 +58,10 @@ export interface SchedulerOptions {
   maxKvTokens: number;
   maxQueue: number;
   prefillChunkTokens: number;
+  /** Admission policy; default `fair`. */
+  policy?: SchedulerPolicy | undefined;
+  /** Tier name → weight for `fair` (tiers not named, and requests without one, weigh 1). */
+  tierWeights?: Readonly<Record<string, number>> | undefined;
 }
 
 export interface GenerationHandle {
@@ -65,6 +76,8 @@ class Sequence {
   cancelled = false;
   engineSeq: EngineSequence | null = null;
   prefilled = 0;
+  /** Whether the prefix cache was asked for this prompt. */
+  lookedUp = false;
   generated = 0;
   lastToken = -1;
   readonly maxNew: number;
@@ -95,13 +108,15 @@ class Sequence {
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class Scheduler {
-  private readonly queue: Sequence[] = [];
+  private readonly queue: AdmissionQueue<Sequence>;
+  private readonly tierWeights: Readonly<Record<string, number>>;
   private readonly running: Sequence[] = [];
   private readonly sampler: Sampler;
   private readonly rawRow: Float32Array;
   private readonly vocabSize: number;
   private readonly maxRunning: number;
   private reserved = 0;
+  private evictionsSeen = 0;
   private wake: (() => void) | null = null;
   /** Set by submit/cancel/drain; the loop sleeps only when nothing happened during its turn. */
   private kicked = false;
@@ -123,6 +138,8 @@ export class Scheduler {
     metrics.queueCapacity.set(options.maxQueue);
     metrics.kvTokensCapacity.set(options.maxKvTokens);
     this.rawRow = new Float32Array(this.vocabSize);
+    this.tierWeights = options.tierWeights ?? {};
+    this.queue = (options.policy ?? 'fair') === 'fair' ? new VtcQueue<Sequence>({ tierWeights: this.tierWeights }) : new FcfsQueue<Sequence>();
     this.loopDone = this.loop();
   }
 
@@ -161,7 +178,7 @@ export class Scheduler {
       this.metrics.rejected.inc({ code: 'OVERLOADED' });
       throw new AppError('OVERLOADED', `the worker's queue is full (${this.options.maxQueue} waiting)`, { retryAfter: 1 });
     }
-    this.queue.push(seq);
+    this.queue.push(seq, { tenant: req.tenant, tier: req.tier });
     this.metrics.queueLength.set(this.queue.length);
     sink({ type: 'start', prompt_tokens: req.promptIds.length });
     this.kick();
@@ -187,8 +204,9 @@ export class Scheduler {
     this.stopped = true;
     this.kick();
     await this.loopDone;
-    for (const seq of [...this.queue, ...this.running]) this.fail(seq, 'NOT_READY', 'the worker shut down before the generation ended');
-    this.queue.length = 0;
+    const left = [...this.queue.items(), ...this.running];
+    for (const seq of this.queue.items()) this.queue.remove(seq);
+    for (const seq of left) this.fail(seq, 'NOT_READY', 'the worker shut down before the generation ended');
   }
 
   private kick(): void {
@@ -225,13 +243,18 @@ export class Scheduler {
     this.metrics.runningSequences.set(this.running.length);
     this.metrics.kvTokensInUse.set(this.engine.kvTokensInUse());
     this.metrics.kvTokensReserved.set(this.reserved);
+    const cache = this.engine.prefixCacheStats();
+    this.metrics.prefixCacheBlocks.set(cache.blocks);
+    this.metrics.prefixCacheBytes.set(cache.bytes);
+    this.metrics.prefixCacheCapacityBytes.set(cache.capacityBytes);
+    if (cache.evictions > this.evictionsSeen) this.metrics.prefixCacheEvictedBlocks.inc(cache.evictions - this.evictionsSeen);
+    this.evictionsSeen = cache.evictions;
   }
 
   private reapCancelled(): void {
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const seq = this.queue[i]!;
+    for (const seq of this.queue.items()) {
       if (seq.cancelled) {
-        this.queue.splice(i, 1);
+        this.queue.remove(seq);
         this.finish(seq, 'cancelled');
       }
     }
@@ -240,9 +263,9 @@ export class Scheduler {
 
   private admit(): void {
     while (this.queue.length > 0 && this.running.length < this.maxRunning) {
-      const seq = this.queue[0]!;
+      const seq = this.queue.peek()!;
       if (this.reserved + seq.reserve > this.options.maxKvTokens) break;
-      this.queue.shift();
+      this.queue.admit(seq, seq.req.promptIds.length);
       try {
         seq.engineSeq = this.engine.open(seq.req.adapter);
       } catch (err) {
@@ -252,6 +275,10 @@ export class Scheduler {
       seq.state = 'prefill';
       seq.startedAt = performance.now();
       this.metrics.queueSeconds.observe((seq.startedAt - seq.queuedAt) / 1000);
+      const tier = this.tierLabel(seq.req.tier);
+      this.metrics.tierAdmitted.inc({ tier });
+      this.metrics.tierQueueSeconds.observe({ tier }, (seq.startedAt - seq.queuedAt) / 1000);
+      this.metrics.tierTokens.inc({ tier, kind: 'prompt' }, seq.req.promptIds.length);
       this.reserved += seq.reserve;
       this.running.push(seq);
     }
@@ -274,6 +301,15 @@ export class Scheduler {
         continue;
       }
       const prompt = seq.req.promptIds;
+      if (!seq.lookedUp) {
+        seq.lookedUp = true;
+        try {
+          seq.prefilled = await this.reusePrefix(seq);
+        } catch (err) {
+          this.fail(seq, 'INTERNAL', `prefix cache lookup failed: ${(err as Error).message}`);
+          continue;
+        }
+      }
       const chunk = prompt.slice(seq.prefilled, seq.prefilled + budget);
       const t0 = performance.now();
       let logits: Float32Array;
@@ -294,6 +330,16 @@ export class Scheduler {
       this.takeToken(seq, logits);
     }
     return ran;
+  }
+
+  private async reusePrefix(seq: Sequence): Promise<number> {
+    const reused = await this.engine.reusePrefix(seq.engineSeq!, seq.req.promptIds);
+    this.metrics.prefixCacheLookups.inc();
+    if (reused > 0) {
+      this.metrics.prefixCacheHits.inc();
+      this.metrics.prefixCacheCachedTokens.inc(reused);
+    }
+    return reused;
   }
 
   /** One decode step for every sequence in the batch; returns whether it ran the model. */
@@ -338,6 +384,8 @@ export class Scheduler {
     }
     const id = this.sampler.sample(row, seq.req.sampling, seq.rng, seq.seen);
     seq.generated++;
+    this.queue.served(seq, 1);
+    this.metrics.tierTokens.inc({ tier: this.tierLabel(seq.req.tier), kind: 'output' });
     seq.lastToken = id;
     seq.seen?.add(id);
     if (seq.generated === 1) {
@@ -368,9 +416,16 @@ export class Scheduler {
     };
   }
 
+  /** The metrics' tier label: a configured tier, `none`, or `other`, so the label set stays bounded. */
+  private tierLabel(tier: string | undefined): string {
+    if (tier === undefined) return 'none';
+    return Object.hasOwn(this.tierWeights, tier) ? tier : 'other';
+  }
+
   private release(seq: Sequence): void {
     const i = this.running.indexOf(seq);
     if (i >= 0) {
+      this.queue.finished(seq);
       this.running.splice(i, 1);
       this.reserved -= seq.reserve;
     }

@@ -4,7 +4,7 @@
  * sequences, a token fed twice or a cache not freed all show in the outputs. It records every
  * call so that tests can see batch sizes and which sequences each step ran.
  */
-import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from '../../src/worker/engine.js';
+import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine, PrefixCacheStats } from '../../src/worker/engine/engine.js';
 import { sleep } from '../../src/shared/net.js';
 
 class ToySequence implements EngineSequence {
@@ -29,6 +29,8 @@ export interface ToyEngineOptions {
   stepMs?: number;
   /** A sequence can be prefilled this long after it opens (`readyAt`, as the simulated engine's time to first token). */
   readyAfterMs?: number;
+  /** Block size of a prefix cache over every prompt prefilled so far; absent: no prefix cache. */
+  prefixBlock?: number;
 }
 
 export class ToyEngine implements InferenceEngine {
@@ -41,6 +43,9 @@ export class ToyEngine implements InferenceEngine {
   private readonly readyAfterMs: number;
   /** Prefill calls made before the sequence was ready (the scheduler should make none). */
   earlyPrefills = 0;
+  private readonly prefixBlock: number;
+  /** Prompts prefilled so far, by adapter name, for the prefix cache. */
+  private readonly prompts: Array<{ adapter: string; tokens: number[] }> = [];
   /** When set, the next decode call throws this. */
   failNextDecode: Error | null = null;
 
@@ -55,6 +60,27 @@ export class ToyEngine implements InferenceEngine {
     this.banned = new Set(options.banned ?? []);
     this.stepMs = options.stepMs ?? 0;
     this.readyAfterMs = options.readyAfterMs ?? 0;
+    this.prefixBlock = options.prefixBlock ?? 0;
+  }
+
+  async reusePrefix(seq: EngineSequence, promptIds: readonly number[]): Promise<number> {
+    const s = this.check(seq);
+    if (!this.prefixBlock || s.length > 0) return 0;
+    const adapter = s.adapter?.name ?? '';
+    let best = 0;
+    for (const p of this.prompts) {
+      if (p.adapter !== adapter) continue;
+      let n = 0;
+      while (n < p.tokens.length && n < promptIds.length - 1 && p.tokens[n] === promptIds[n]) n++;
+      best = Math.max(best, n - (n % this.prefixBlock));
+    }
+    s.tokens.push(...promptIds.slice(0, best));
+    return best;
+  }
+
+  prefixCacheStats(): PrefixCacheStats {
+    const bytes = this.prompts.reduce((n, p) => n + p.tokens.length, 0);
+    return { blocks: this.prefixBlock ? Math.floor(bytes / this.prefixBlock) : 0, bytes, capacityBytes: 0, evictions: 0 };
   }
 
   open(adapter: EngineAdapter | null): EngineSequence {
@@ -87,6 +113,7 @@ export class ToyEngine implements InferenceEngine {
     if (performance.now() < s.readyAt) this.earlyPrefills++;
     if (this.stepMs) await sleep(this.stepMs);
     s.tokens.push(...ids);
+    if (this.prefixBlock) this.prompts.push({ adapter: s.adapter?.name ?? '', tokens: [...s.tokens] });
     this.calls.push({ kind: 'prefill', tags: [s.tag], tokens: ids.length });
     const out = new Float32Array(this.info.vocabSize);
     this.fillRow(s, out);

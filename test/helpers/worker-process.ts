@@ -22,14 +22,18 @@ export interface TinyModel {
   cleanup(): void;
 }
 
-/** Exports the golden tiny model (`runtime` LoRA inputs, `merge`d, or `none`) into a temp folder. */
-export async function exportTinyModel(mode: 'runtime' | 'merge' | 'none' = 'runtime'): Promise<TinyModel> {
+/**
+ * Exports the golden tiny model (`runtime` LoRA inputs, `merge`d, or `none`) into a temp folder;
+ * `context` widens its context (the golden one is 256) where a test needs long, slow prompts.
+ */
+export async function exportTinyModel(mode: 'runtime' | 'merge' | 'none' = 'runtime', context?: number): Promise<TinyModel> {
   const root = mkdtempSync(join(tmpdir(), 'worker-test-'));
   const modelDir = join(root, 'model');
   await exportModel({
     hfDir: GOLDEN_TINY_DIR,
     outDir: modelDir,
     logits: 'last',
+    ...(context ? { context } : {}),
     ...(mode === 'none' ? {} : { adapterDir: GOLDEN_ADAPTER_DIR, adapterMode: mode }),
   });
   const adaptersDir = join(root, 'adapters');

@@ -1,12 +1,12 @@
 /**
- * The onnxruntime engine on the golden tiny model: KV rows, shared past/present buffers,
+ * The onnxruntime engine on the golden tiny model: KV rows, decode steps that fetch only the new positions,
  * chunked prefill, rows moving when a sequence closes, capacity growth and shrinking, LoRA rows.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { loadAdapters } from '../../src/worker/adapters.js';
-import { CAPACITY_STEP, OnnxEngine, readManifest } from '../../src/worker/onnx-engine.js';
+import { CAPACITY_STEP, OnnxEngine, readManifest } from '../../src/worker/engine/onnx-engine.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { exportTinyModel, type TinyModel } from '../helpers/worker-process.js';
 import { readJson } from '../helpers/json.js';
@@ -61,6 +61,13 @@ test('rows on different adapters decode together and match the reference step by
   assert.equal(engine.kvTokensInUse(), cases.reduce((n, c) => n + c.input_ids.length + 12, 0));
   for (const s of seqs) engine.close(s);
   assert.equal(engine.kvTokensInUse(), 0);
+});
+
+test('the session keeps every output of the graph and has the decode outputs besides', () => {
+  const names = (engine as unknown as { session: { outputNames: string[] } }).session.outputNames;
+  assert.deepEqual(names.slice(0, 3), ['logits', 'present.0.key', 'present.0.value']);
+  assert.ok(names.includes('present.1.value.decode_tail'), names.join(' '));
+  assert.equal(names.length, 1 + 4 * 2);
 });
 
 test('a prompt prefilled in chunks gives the same logits as in one piece', async () => {

@@ -11,8 +11,8 @@ import { GenerateEventSchema, ReadyzSchema, WorkerModelInfoSchema, type Generate
 import { ChatGLMTokenizer } from '../../src/tokenizer/tokenizer.js';
 import { readReply } from '../../src/tokenizer/tool-call.js';
 import { buildToolPrompt } from '../../src/tokenizer/tool-template.js';
-import { SIM_FILLER_TEXT } from '../../src/worker/sim-engine.js';
-import { encodeReply } from '../../src/worker/sim-script.js';
+import { SIM_FILLER_TEXT } from '../../src/worker/engine/sim-engine.js';
+import { encodeReply } from '../../src/worker/engine/sim-script.js';
 import { spawnNode } from '../helpers/node-process.js';
 import { CLI_DIR } from '../helpers/paths.js';
 import { demoTinyModel, generate, metric, startWorker, tokenIds, type TinyModel, type WorkerProcess } from '../helpers/worker-process.js';

@@ -87,7 +87,7 @@ function garbage(next: () => number, depth = 0): unknown {
     case 6:
       return Array.from({ length: Math.floor(next() * 4) }, () => garbage(next, depth + 1));
     default: {
-      const keys = ['id', 'messages', 'prompt', 'prompt_ids', 'adapter', 'max_tokens', 'temperature', 'top_p', 'top_k', 'repetition_penalty', 'seed', 'stop', 'logprobs', 'role', 'content', 'extra'];
+      const keys = ['id', 'messages', 'prompt', 'prompt_ids', 'adapter', 'max_tokens', 'temperature', 'top_p', 'top_k', 'repetition_penalty', 'seed', 'stop', 'logprobs', 'tenant', 'tier', 'role', 'content', 'extra'];
       const o: Record<string, unknown> = {};
       for (let i = Math.floor(next() * 6); i > 0; i--) o[keys[Math.floor(next() * keys.length)]!] = garbage(next, depth + 1);
       return o;
@@ -150,6 +150,29 @@ test('a full queue is refused with 503 OVERLOADED and Retry-After; queued reques
   for (const r of await Promise.all([first, second])) assert.equal(events(r.body).at(-1)!.type, 'end');
   await runtime.scheduler.drain(0);
   await runtime.engine.dispose();
+});
+
+test("a request's tenant and tier reach fair admission: counted under its tier, unknown tiers as other", async () => {
+  const { worker, runtime } = await app(config(runtimeModel));
+  try {
+    for (const tier of ['pro', 'no-such-tier']) {
+      const res = await worker.app.inject({
+        method: 'POST',
+        url: '/v1/generate',
+        payload: { id: tier, prompt_ids: golden.base[0]!.input_ids, max_tokens: 2, temperature: 0, tenant: 'acme', tier },
+      });
+      assert.equal(res.statusCode, 200);
+      assert.equal(JSON.parse(res.body.trim().split('\n').at(-1)!).type, 'end');
+    }
+    const text = (await worker.app.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.match(text, /worker_tier_admitted_requests_total\{tier="pro"[^}]*\} 1\n/);
+    assert.match(text, /worker_tier_admitted_requests_total\{tier="other"[^}]*\} 1\n/);
+    assert.doesNotMatch(text, /acme/, 'no tenant name in any label');
+  } finally {
+    await runtime.scheduler.drain(0);
+    await runtime.engine.dispose();
+    await worker.app.close();
+  }
 });
 
 test('before the model is loaded: healthz 200, readyz 503, generate 503 NOT_READY', async () => {

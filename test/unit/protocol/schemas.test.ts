@@ -23,6 +23,12 @@ test('exactly one prompt form, and garbage is rejected with a path', () => {
     { ...base, prompt: 'x', logprobs: 21 },
     { ...base, prompt: 'x', stop: ['a', 'b', 'c', 'd', 'e'] },
     { ...base, prompt: 'x', extra: true },
+    { ...base, prompt: 'x', tenant: '' },
+    { ...base, prompt: 'x', tenant: 'x'.repeat(257) },
+    { ...base, prompt: 'x', tenant: 7 },
+    { ...base, prompt: 'x', tier: '' },
+    { ...base, prompt: 'x', tier: 't'.repeat(65) },
+    { ...base, prompt: 'x', tier: ['pro'] },
     null,
     'string',
     [1, 2],
@@ -31,6 +37,14 @@ test('exactly one prompt form, and garbage is rejected with a path', () => {
     const r = GenerateRequestSchema.safeParse(b);
     assert.equal(r.success, false, JSON.stringify(b));
   }
+});
+
+test('tenant and tier are optional and kept as given', () => {
+  const r = GenerateRequestSchema.parse({ id: 'a', prompt: 'x', max_tokens: 4, tenant: 'acme', tier: 'pro' });
+  assert.equal(r.tenant, 'acme');
+  assert.equal(r.tier, 'pro');
+  const bad = GenerateRequestSchema.safeParse({ id: 'a', prompt: 'x', max_tokens: 4, tier: '' });
+  assert.deepEqual(bad.success ? null : bad.error.issues[0]!.path, ['tier']);
 });
 
 test('turns and answer_metadata: accepted as a prompt form of their own', () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ChatGLMTokenizer } from '../../../src/tokenizer/tokenizer.js';
 import { ReplyStream } from '../../../src/worker/reply-stream.js';
-import { encodeReply } from '../../../src/worker/sim-script.js';
+import { encodeReply } from '../../../src/worker/engine/sim-script.js';
 import { readReply } from '../../../src/tokenizer/tool-call.js';
 import { GOLDEN_TOKENIZER_DIR } from '../../helpers/paths.js';
 

@@ -302,3 +302,52 @@ test('drain refuses new work and ends what is left with an error event', async (
   assert.equal(engine.openSequences, 0);
   assert.throws(() => scheduler.submit(request('late', [1]), () => {}), (e: unknown) => e instanceof AppError && e.code === 'NOT_READY');
 });
+
+test('a prompt whose prefix the engine has cached is prefilled from there: same tokens, counted in the metrics', async () => {
+  const { scheduler, engine, metrics } = setup({ prefixBlock: 8 }, { prefillChunkTokens: 16 });
+  const shared = Array.from({ length: 40 }, (_, i) => 100 + i);
+  const first = await run(scheduler, request('a', [...shared, 1, 2], { maxTokens: 5 })).done;
+  const again = await run(scheduler, request('b', [...shared, 1, 2], { maxTokens: 5 })).done;
+  const other = await run(scheduler, request('c', [...shared.slice(0, 20), 7], { maxTokens: 5 })).done;
+  assert.deepEqual(ids(again), ids(first), 'the cache changes no token');
+  const prefills = (tag: number) => engine.calls.filter((c) => c.kind === 'prefill' && c.tags[0] === tag).map((c) => c.tokens);
+  assert.deepEqual(prefills(0), [16, 16, 10]);
+  assert.deepEqual(prefills(1), [2], '40 of 42 tokens came from the cache');
+  assert.deepEqual(prefills(2), [5], 'two whole blocks of the shared start');
+  assert.equal(ids(other).length, 5);
+  const value = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values[0]!.value;
+  assert.equal(await value('worker_prefix_cache_lookups_total'), 3);
+  assert.equal(await value('worker_prefix_cache_hits_total'), 2);
+  assert.equal(await value('worker_prefix_cache_cached_tokens_total'), 40 + 16);
+  assert.equal(await value('worker_prefill_tokens_total'), 42 + 2 + 5);
+  await scheduler.drain(0);
+});
+
+test('fair admission: a light tenant behind a flooding one starts in the first wave; first come first served keeps it behind the flood', async () => {
+  const order = async (policy: 'fair' | 'fcfs') => {
+    const { scheduler } = setup({}, { maxRunningSequences: 4, maxQueue: 32, policy });
+    const firsts: string[] = [];
+    const runs = Array.from({ length: 24 }, (_, i) =>
+      run(scheduler, request(`heavy${i}`, [1, 2, 3, i], { maxTokens: 16, tenant: 'heavy', tier: 'free' }), (n) => n === 1 && firsts.push(`heavy${i}`)),
+    );
+    runs.push(run(scheduler, request('light', [4, 5], { maxTokens: 4, tenant: 'light', tier: 'free' }), (n) => n === 1 && firsts.push('light')));
+    await Promise.all(runs.map((r) => r.done));
+    await scheduler.drain(0);
+    return firsts.indexOf('light');
+  };
+  assert.ok((await order('fair')) < 4, 'fair: among the first four to start');
+  assert.equal(await order('fcfs'), 24, 'fcfs: after all 24');
+});
+
+test('tier metrics count admissions and tokens by tier, with unknown tiers and requests without one kept to two labels', async () => {
+  const { scheduler, metrics } = setup({}, { tierWeights: { pro: 2 } });
+  await run(scheduler, request('a', [1, 2, 3], { maxTokens: 4, tenant: 't1', tier: 'pro' })).done;
+  await run(scheduler, request('b', [1, 2], { maxTokens: 3, tenant: 't2', tier: 'made-up' })).done;
+  await run(scheduler, request('c', [1], { maxTokens: 2 })).done;
+  const values = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values;
+  const admitted = Object.fromEntries((await values('worker_tier_admitted_requests_total')).map((v) => [v.labels.tier, v.value]));
+  assert.deepEqual(admitted, { pro: 1, other: 1, none: 1 });
+  const tokens = (await values('worker_tier_tokens_total')).map((v) => `${v.labels.tier}/${v.labels.kind}=${v.value}`).sort();
+  assert.deepEqual(tokens, ['none/output=2', 'none/prompt=1', 'other/output=3', 'other/prompt=2', 'pro/output=4', 'pro/prompt=3']);
+  await scheduler.drain(0);
+});

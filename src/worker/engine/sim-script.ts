@@ -17,9 +17,9 @@
  */
 import { stat } from 'node:fs/promises';
 import { z } from 'zod';
-import { readJsonLines } from '../data/jsonl.js';
-import { AppError } from '../shared/errors.js';
-import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
+import { readJsonLines } from '../../data/jsonl.js';
+import { AppError } from '../../shared/errors.js';
+import type { ChatGLMTokenizer } from '../../tokenizer/tokenizer.js';
 
 /** A script larger than this is refused before it is read (it is held in memory, tokenized). */
 export const MAX_SCRIPT_BYTES = 64 * 1024 * 1024;

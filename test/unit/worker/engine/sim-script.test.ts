@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppError } from '../../../src/shared/errors.js';
-import { ChatGLMTokenizer } from '../../../src/tokenizer/tokenizer.js';
-import { encodeReply, loadSimScript, MAX_SCRIPT_BYTES, parseScriptEntry } from '../../../src/worker/sim-script.js';
-import { GOLDEN_TOKENIZER_DIR } from '../../helpers/paths.js';
+import { AppError } from '../../../../src/shared/errors.js';
+import { ChatGLMTokenizer } from '../../../../src/tokenizer/tokenizer.js';
+import { encodeReply, loadSimScript, MAX_SCRIPT_BYTES, parseScriptEntry } from '../../../../src/worker/engine/sim-script.js';
+import { GOLDEN_TOKENIZER_DIR } from '../../../helpers/paths.js';
 
 const tok = await ChatGLMTokenizer.fromFile(join(GOLDEN_TOKENIZER_DIR, 'tokenizer.model'));
 

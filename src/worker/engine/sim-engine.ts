@@ -29,9 +29,9 @@
  * on a busy machine are part of the step, not added to it; after an idle pause the clock starts
  * from the call. Waits are timers: the event loop stays free.
  */
-import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
-import { sleep } from '../shared/net.js';
-import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from './engine.js';
+import type { ChatGLMTokenizer } from '../../tokenizer/tokenizer.js';
+import { sleep } from '../../shared/net.js';
+import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine, PrefixCacheStats } from './engine.js';
 import { encodeReply, type SimScriptEntry } from './sim-script.js';
 
 /** What the filler writes: an empty metadata line, then this paragraph over and over. */
@@ -158,6 +158,15 @@ export class SimEngine implements InferenceEngine {
   close(seq: EngineSequence): void {
     const s = seq as SimSequence;
     if (this.open_.delete(s) && s.prefilled) this.decoding--;
+  }
+
+  /** No KV is kept, so there is no prefix to reuse: the simulated time to first token is the same for every prompt. */
+  async reusePrefix(): Promise<number> {
+    return 0;
+  }
+
+  prefixCacheStats(): PrefixCacheStats {
+    return { blocks: 0, bytes: 0, capacityBytes: 0, evictions: 0 };
   }
 
   kvTokensInUse(): number {

@@ -5,18 +5,20 @@
  * KV cache: one buffer per layer for keys and one for values, [rows, kv_heads, capacity,
  * head_dim], where a row is a sequence's slot. Rows in use are always 0 … n − 1 (closing a
  * sequence moves the last row into its place), so a decode step over n rows feeds views of the
- * first n rows. Decode steps pass the same view as `past_key_values.*` and as the pre-allocated
- * `present.*` output: GroupQueryAttention then appends each row's new key/value in place at its
- * own length (caches are right-padded), and nothing is copied in JavaScript. Rows in the view that
- * the step does not decode (a sequence still prefilling) get a pad token with mask sum ≥ 1 and
- * their outputs are ignored; their next prefill chunk overwrites what the step wrote.
+ * first n rows as `past_key_values.*`. The buffers are allocated once, for every row at the full
+ * context (pages the rows never reach are never touched); the capacity, the stride of a row, grows
+ * in steps of CAPACITY_STEP positions and shrinks when the longest row has become much shorter, by
+ * moving the rows' valid positions inside the same buffer.
+ *
+ * A decode step does not fetch `present.*`: onnxruntime-node would copy the whole cache into new
+ * JavaScript buffers after every run. It fetches the outputs `decode-outputs.ts` adds to the graph
+ * at load, each row's new key and value, and writes them at the row's length. Rows in the view
+ * that the step does not decode (a sequence still prefilling) get a pad token with mask sum ≥ 1;
+ * their outputs are ignored and nothing is written to them.
  *
  * Prefill runs one sequence at batch 1 with a compact past ([1, heads, L, dim], empty for the
  * first chunk), because a graph with `logits: last` picks the row's last position from the past
- * width; the present it returns is copied into the sequence's row. The capacity grows in steps
- * of CAPACITY_STEP positions when a row needs more (bounded by the context) and shrinks when the
- * longest row has become much shorter, since onnxruntime-node's output handling costs time in
- * proportion to the tensors' allocated length.
+ * width; the present it returns is copied into the sequence's row.
  *
  * Runtime LoRA: per graph LoRA input, `a` [rows, in, r] and `b` [rows, r, out] buffers with r the
  * largest adapter rank; a sequence's adapter is written into its row once when it opens (zeros
@@ -25,15 +27,18 @@
  * Failure: an onnxruntime error rejects the call; lengths are only advanced after a successful
  * run, so a failed step leaves every sequence as it was (the scheduler ends them).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { AppError } from '../shared/errors.js';
-import { readJsonFile } from '../shared/json-file.js';
-import type { Logger } from '../shared/logging.js';
-import { MANIFEST_FILE, ModelManifestSchema, layerName, type ModelManifest } from '../shared/model-manifest.js';
-import { floatToHalf } from '../model/dtype.js';
-import { isRuntimeAdapter, type AdapterSet } from './adapters.js';
+import { AppError } from '../../shared/errors.js';
+import { readJsonFile } from '../../shared/json-file.js';
+import type { Logger } from '../../shared/logging.js';
+import { MANIFEST_FILE, ModelManifestSchema, layerName, type ModelManifest } from '../../shared/model-manifest.js';
+import { floatToHalf } from '../../model/dtype.js';
+import { isRuntimeAdapter, type AdapterSet } from '../adapters.js';
+import { addDecodeOutputs } from './decode-outputs.js';
+import type { PrefixCacheStats } from './engine.js';
+import { PrefixCache } from './prefix-cache.js';
 import type { EngineAdapter, EngineInfo, EngineSequence, InferenceEngine } from './engine.js';
 
 export const CAPACITY_STEP = 32;
@@ -52,12 +57,16 @@ export interface OnnxEngineOptions {
   maxSequences: number;
   adapters: AdapterSet;
   logger?: Logger | undefined;
+  /** Prompt-prefix KV kept for later requests; absent or maxBytes 0: none. */
+  prefixCache?: { maxBytes: number; blockTokens: number } | undefined;
 }
 
 type KvArray = Float32Array | Uint16Array;
 
 class OnnxSequence implements EngineSequence {
   length = 0;
+  /** The prompt tokens in the row, while only prompt tokens are (for the prefix cache). */
+  prompt: number[] = [];
   constructor(
     public row: number,
     readonly adapter: EngineAdapter | null,
@@ -73,12 +82,15 @@ export function readManifest(modelDir: string): ModelManifest {
 }
 
 async function createSession(
-  graph: string,
+  graph: Uint8Array,
+  modelDir: string,
   device: DeviceOptions,
   logger: Logger | undefined,
 ): Promise<{ session: ort.InferenceSession; provider: string }> {
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: device.graphOptimizationLevel,
+    // The graph comes as bytes (with the decode outputs added); its weights stay in the model folder.
+    extra: { session: { model_external_initializers_file_folder_path: modelDir } },
     ...(device.intraOpThreads > 0 ? { intraOpNumThreads: device.intraOpThreads } : {}),
     ...(device.interOpThreads > 0 ? { interOpNumThreads: device.interOpThreads } : {}),
   };
@@ -126,8 +138,18 @@ export class OnnxEngine implements InferenceEngine {
   private readonly pastValueNames: string[];
   private readonly presentKeyNames: string[];
   private readonly presentValueNames: string[];
+  private readonly newKeyNames: string[];
+  private readonly newValueNames: string[];
+  /** Each block holds [layer][key, value][head][position][dim] of its positions. */
+  private readonly prefixCache: PrefixCache<KvArray> | null;
 
-  private constructor(manifest: ModelManifest, session: ort.InferenceSession, provider: string, options: OnnxEngineOptions) {
+  private constructor(
+    manifest: ModelManifest,
+    session: ort.InferenceSession,
+    provider: string,
+    options: OnnxEngineOptions,
+    decodeOutputs: { keys: string[]; values: string[] },
+  ) {
     this.manifest = manifest;
     this.session = session;
     const d = manifest.dims;
@@ -142,6 +164,10 @@ export class OnnxEngine implements InferenceEngine {
     this.pastValueNames = each(io.past_value);
     this.presentKeyNames = each(io.present_key);
     this.presentValueNames = each(io.present_value);
+    this.newKeyNames = decodeOutputs.keys;
+    this.newValueNames = decodeOutputs.values;
+    const pc = options.prefixCache;
+    this.prefixCache = pc && pc.maxBytes > 0 ? new PrefixCache<KvArray>(pc.maxBytes, pc.blockTokens) : null;
     this.loraRank = manifest.adapter.mode === 'runtime' ? options.adapters.maxRank : 0;
     if (manifest.adapter.mode === 'runtime') {
       for (const input of manifest.adapter.inputs) {
@@ -156,7 +182,11 @@ export class OnnxEngine implements InferenceEngine {
       maxSequences: this.maxRows,
       executionProvider: provider,
     };
-    this.resize(CAPACITY_STEP);
+    for (let l = 0; l < this.layers; l++) {
+      this.keys.push(this.alloc(this.maxRows * this.rowSize(this.info.contextLength)));
+      this.values.push(this.alloc(this.maxRows * this.rowSize(this.info.contextLength)));
+    }
+    this.capacity = Math.min(CAPACITY_STEP, this.info.contextLength);
   }
 
   static async load(options: OnnxEngineOptions): Promise<OnnxEngine> {
@@ -165,13 +195,20 @@ export class OnnxEngine implements InferenceEngine {
     for (const f of [graph, join(options.modelDir, manifest.files.data)]) {
       if (!existsSync(f)) throw new AppError('INVALID_MODEL_FILE', `${f}: missing (named in ${MANIFEST_FILE})`);
     }
+    const each = (pattern: string) => Array.from({ length: manifest.dims.num_layers }, (_, i) => layerName(pattern, i));
+    let decodeOutputs: ReturnType<typeof addDecodeOutputs>;
+    try {
+      decodeOutputs = addDecodeOutputs(readFileSync(graph), each(manifest.io.present_key), each(manifest.io.present_value));
+    } catch (err) {
+      throw new AppError('INVALID_MODEL_FILE', `${graph}: not a graph this worker can drive (${(err as Error).message})`);
+    }
     let created: { session: ort.InferenceSession; provider: string };
     try {
-      created = await createSession(graph, options.device, options.logger);
+      created = await createSession(decodeOutputs.bytes, options.modelDir, options.device, options.logger);
     } catch (err) {
       throw new AppError('INVALID_MODEL_FILE', `${graph}: onnxruntime cannot load it (${(err as Error).message})`);
     }
-    const engine = new OnnxEngine(manifest, created.session, created.provider, options);
+    const engine = new OnnxEngine(manifest, created.session, created.provider, options, decodeOutputs);
     engine.checkGraph();
     return engine;
   }
@@ -206,23 +243,28 @@ export class OnnxEngine implements InferenceEngine {
     return this.heads * capacity * this.headDim;
   }
 
-  /** Reallocates the KV buffers with a new capacity, keeping every row's valid positions. */
-  private resize(capacity: number): void {
-    const old = { keys: this.keys, values: this.values, capacity: this.capacity };
-    this.capacity = capacity;
-    this.keys = [];
-    this.values = [];
-    for (let l = 0; l < this.layers; l++) {
-      this.keys.push(this.alloc(this.maxRows * this.rowSize()));
-      this.values.push(this.alloc(this.maxRows * this.rowSize()));
+  /**
+   * Changes the row stride to `capacity` inside the same buffers, keeping every row's valid
+   * positions. Growing moves blocks towards the end, so it walks from the last block back;
+   * shrinking walks forward. copyWithin has memmove semantics, so a block may overlap its old place.
+   */
+  private restride(capacity: number): void {
+    const from = this.capacity;
+    if (capacity === from) return;
+    const d = this.headDim;
+    const lengthOf = new Array<number>(this.rows.length);
+    for (const seq of this.rows) lengthOf[seq.row] = seq.length;
+    const blocks: Array<{ block: number; n: number }> = [];
+    for (let row = 0; row < this.rows.length; row++) {
+      for (let h = 0; h < this.heads; h++) blocks.push({ block: row * this.heads + h, n: Math.min(lengthOf[row]!, from, capacity) * d });
     }
-    if (old.capacity === 0) return;
-    for (const seq of this.rows) {
-      for (let l = 0; l < this.layers; l++) {
-        this.copyRow(old.keys[l]!, old.capacity, seq.row, this.keys[l]!, capacity, seq.row, seq.length);
-        this.copyRow(old.values[l]!, old.capacity, seq.row, this.values[l]!, capacity, seq.row, seq.length);
+    if (capacity > from) blocks.reverse();
+    for (const buf of [...this.keys, ...this.values]) {
+      for (const { block, n } of blocks) {
+        if (n > 0) buf.copyWithin(block * capacity * d, block * from * d, block * from * d + n);
       }
     }
+    this.capacity = capacity;
   }
 
   /** Copies the first `length` positions of every head of one row between buffers. */
@@ -238,14 +280,13 @@ export class OnnxEngine implements InferenceEngine {
 
   private ensureCapacity(length: number): void {
     if (length <= this.capacity) return;
-    const capacity = Math.min(Math.ceil(length / CAPACITY_STEP) * CAPACITY_STEP, Math.max(this.info.contextLength, length));
-    this.resize(capacity);
+    this.restride(Math.min(Math.ceil(length / CAPACITY_STEP) * CAPACITY_STEP, this.info.contextLength));
   }
 
   private maybeShrink(): void {
     const longest = this.rows.reduce((m, s) => Math.max(m, s.length), 0);
     const fit = Math.max(CAPACITY_STEP, Math.ceil((longest + 1) / CAPACITY_STEP) * CAPACITY_STEP);
-    if (fit * 2 <= this.capacity) this.resize(fit);
+    if (fit * 2 <= this.capacity) this.restride(fit);
   }
 
   open(adapter: EngineAdapter | null): EngineSequence {
@@ -273,6 +314,7 @@ export class OnnxEngine implements InferenceEngine {
     }
     this.rows.pop();
     s.length = 0;
+    s.prompt = [];
     this.maybeShrink();
   }
 
@@ -326,6 +368,62 @@ export class OnnxEngine implements InferenceEngine {
     return feeds;
   }
 
+  prefixCacheStats(): PrefixCacheStats {
+    const c = this.prefixCache;
+    return { blocks: c?.size ?? 0, bytes: c?.bytes ?? 0, capacityBytes: c?.maxBytes ?? 0, evictions: c?.evictions ?? 0 };
+  }
+
+  private blockElements(): number {
+    return this.layers * 2 * this.heads * this.prefixCache!.blockTokens * this.headDim;
+  }
+
+  /** Copies positions [from, from + n) of a row to or from a block ([layer][side][head][n][dim]). */
+  private copyBlock(row: number, from: number, block: KvArray, toRow: boolean): void {
+    const d = this.headDim;
+    const n = this.prefixCache!.blockTokens;
+    for (let l = 0; l < this.layers; l++) {
+      for (let side = 0; side < 2; side++) {
+        const buf = (side === 0 ? this.keys : this.values)[l]!;
+        for (let h = 0; h < this.heads; h++) {
+          const inBlock = ((l * 2 + side) * this.heads + h) * n * d;
+          const inRow = ((row * this.heads + h) * this.capacity + from) * d;
+          if (toRow) buf.set(block.subarray(inBlock, inBlock + n * d), inRow);
+          else block.set(buf.subarray(inRow, inRow + n * d), inBlock);
+        }
+      }
+    }
+  }
+
+  async reusePrefix(seq: EngineSequence, promptIds: readonly number[]): Promise<number> {
+    const s = seq as OnnxSequence;
+    const cache = this.prefixCache;
+    if (!cache || s.length > 0 || !this.rows.includes(s)) return 0;
+    // At least one prompt token is left to prefill: its logits give the first token.
+    const keys = cache.keys(s.adapter?.name ?? null, promptIds, Math.floor((promptIds.length - 1) / cache.blockTokens));
+    const found = cache.lookup(keys, promptIds);
+    if (found.length === 0) return 0;
+    const reused = found.length * cache.blockTokens;
+    this.ensureCapacity(reused);
+    found.forEach((block, b) => this.copyBlock(s.row, b * cache.blockTokens, block.data, true));
+    s.length = reused;
+    s.prompt = promptIds.slice(0, reused);
+    return reused;
+  }
+
+  /** Caches the full blocks of a sequence's prompt that the cache does not hold yet. */
+  private rememberPrefix(s: OnnxSequence, ids: readonly number[]): void {
+    const cache = this.prefixCache;
+    if (!cache) return;
+    if (s.prompt.length + ids.length !== s.length) return; // not a prompt continued from its start
+    s.prompt.push(...ids);
+    const keys = cache.keys(s.adapter?.name ?? null, s.prompt);
+    cache.insert(keys, s.prompt, (b) => {
+      const data = this.alloc(this.blockElements());
+      this.copyBlock(s.row, b * cache.blockTokens, data, false);
+      return { data, bytes: data.byteLength };
+    });
+  }
+
   async prefill(seq: EngineSequence, ids: readonly number[]): Promise<Float32Array> {
     const s = seq as OnnxSequence;
     if (!this.rows.includes(s)) throw new Error('prefill of a closed sequence');
@@ -353,6 +451,7 @@ export class OnnxEngine implements InferenceEngine {
       this.storeRow(out[this.presentValueNames[l]!]!, this.values[l]!, s.row, past, total);
     }
     s.length = total;
+    this.rememberPrefix(s, ids);
     const logits = out[this.manifest.io.logits]!.data as Float32Array;
     const v = this.info.vocabSize;
     const at = this.manifest.logits === 'last' ? 0 : ids.length - 1;
@@ -378,6 +477,17 @@ export class OnnxEngine implements InferenceEngine {
       const src = (h * to + from) * d;
       const dst = ((row * this.heads + h) * this.capacity + from) * d;
       buf.set(data.subarray(src, src + (to - from) * d), dst);
+    }
+  }
+
+  /** Writes each decoded row's new position ([rows, heads, 1, dim] from the step) at its length. */
+  private storeAppended(appended: KvArray, buf: KvArray, seqs: readonly OnnxSequence[]): void {
+    const d = this.headDim;
+    for (const s of seqs) {
+      for (let h = 0; h < this.heads; h++) {
+        const src = (s.row * this.heads + h) * d;
+        buf.set(appended.subarray(src, src + d), ((s.row * this.heads + h) * this.capacity + s.length) * d);
+      }
     }
   }
 
@@ -412,18 +522,20 @@ export class OnnxEngine implements InferenceEngine {
     };
     const fetches: Record<string, ort.Tensor | null> = { [this.manifest.io.logits]: null };
     for (let l = 0; l < this.layers; l++) {
-      const k = new ort.Tensor(this.kvType, this.keys[l]!.subarray(0, n * size), [n, this.heads, this.capacity, d]);
-      const v = new ort.Tensor(this.kvType, this.values[l]!.subarray(0, n * size), [n, this.heads, this.capacity, d]);
-      feeds[this.pastKeyNames[l]!] = k;
-      feeds[this.pastValueNames[l]!] = v;
-      fetches[this.presentKeyNames[l]!] = k;
-      fetches[this.presentValueNames[l]!] = v;
+      feeds[this.pastKeyNames[l]!] = new ort.Tensor(this.kvType, this.keys[l]!.subarray(0, n * size), [n, this.heads, this.capacity, d]);
+      feeds[this.pastValueNames[l]!] = new ort.Tensor(this.kvType, this.values[l]!.subarray(0, n * size), [n, this.heads, this.capacity, d]);
+      fetches[this.newKeyNames[l]!] = null;
+      fetches[this.newValueNames[l]!] = null;
     }
     const t0 = performance.now();
     const out = await this.session.run(feeds, fetches);
     this.runStats.decodeMs += performance.now() - t0;
     this.runStats.decodeRuns++;
     const logits = out[this.manifest.io.logits]!.data as Float32Array;
+    for (let l = 0; l < this.layers; l++) {
+      this.storeAppended(out[this.newKeyNames[l]!]!.data as KvArray, this.keys[l]!, list);
+      this.storeAppended(out[this.newValueNames[l]!]!.data as KvArray, this.values[l]!, list);
+    }
     for (const s of list) s.length++;
     const vocab = this.info.vocabSize;
     if (list.every((s, i) => s.row === i) && list.length === n) return logits;

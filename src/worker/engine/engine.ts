@@ -1,14 +1,13 @@
 /**
  * What the scheduler needs from a model runtime. The onnxruntime implementation is
- * `onnx-engine.ts`, the simulated one (scripted replies, set timings) `sim-engine.ts`; the
- * scheduler only sees this interface, which keeps it testable on its own.
+ * `onnx-engine.ts` (run in a worker thread by `threaded-engine.ts`), the simulated one `sim-engine.ts`; the scheduler only sees this interface, which keeps it testable on its own.
  *
  * A sequence owns one row of the engine's KV cache from `open` to `close`. `prefill` appends
  * prompt tokens to one sequence's cache (several calls for a long prompt); `decode` appends one
  * token to each of several sequences in one step. Both return logits that stay valid only until
  * the next engine call: the engine reuses its buffers.
  */
-import type { AdapterInfo } from '../protocol/schemas.js';
+import type { AdapterInfo } from '../../protocol/schemas.js';
 
 export interface EngineInfo {
   /** The served model's name (manifest `name`). */
@@ -35,6 +34,14 @@ export interface EngineSequence {
   readonly adapter: EngineAdapter | null;
 }
 
+export interface PrefixCacheStats {
+  blocks: number;
+  bytes: number;
+  capacityBytes: number;
+  /** Blocks evicted since start. */
+  evictions: number;
+}
+
 export interface InferenceEngine {
   readonly info: EngineInfo;
   /** Reserves a cache row for a new sequence; throws when none is free. */
@@ -43,6 +50,13 @@ export interface InferenceEngine {
   prefill(seq: EngineSequence, ids: readonly number[]): Promise<Float32Array>;
   /** Appends `ids[i]` to `seqs[i]` in one step; logits [seqs.length × vocabSize]. */
   decode(seqs: readonly EngineSequence[], ids: readonly number[]): Promise<Float32Array>;
+  /**
+   * Fills an empty sequence's cache with the longest cached prefix of `promptIds`, always leaving
+   * at least one token to prefill; the number of tokens now in it (0 without a prefix cache).
+   */
+  reusePrefix(seq: EngineSequence, promptIds: readonly number[]): Promise<number>;
+  /** The prefix cache's size now (zeros without one). */
+  prefixCacheStats(): PrefixCacheStats;
   /** Frees the sequence's row and its KV memory at once. */
   close(seq: EngineSequence): void;
   /**

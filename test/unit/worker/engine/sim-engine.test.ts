@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { GenerateEvent } from '../../../src/protocol/schemas.js';
-import { ChatGLMTokenizer } from '../../../src/tokenizer/tokenizer.js';
-import { createWorkerMetrics } from '../../../src/worker/metrics.js';
-import { Sampler, TokenSet, createRng } from '../../../src/worker/sampling.js';
-import { Scheduler, type ScheduledRequest } from '../../../src/worker/scheduler.js';
-import { SIM_FILLER_TEXT, SimEngine, type SimEngineOptions } from '../../../src/worker/sim-engine.js';
-import { encodeReply } from '../../../src/worker/sim-script.js';
-import { GOLDEN_TOKENIZER_DIR } from '../../helpers/paths.js';
+import type { GenerateEvent } from '../../../../src/protocol/schemas.js';
+import { ChatGLMTokenizer } from '../../../../src/tokenizer/tokenizer.js';
+import { createWorkerMetrics } from '../../../../src/worker/metrics.js';
+import { Sampler, TokenSet, createRng } from '../../../../src/worker/sampling.js';
+import { Scheduler, type ScheduledRequest } from '../../../../src/worker/scheduler.js';
+import { SIM_FILLER_TEXT, SimEngine, type SimEngineOptions } from '../../../../src/worker/engine/sim-engine.js';
+import { encodeReply } from '../../../../src/worker/engine/sim-script.js';
+import { GOLDEN_TOKENIZER_DIR } from '../../../helpers/paths.js';
 
 const tok = await ChatGLMTokenizer.fromFile(join(GOLDEN_TOKENIZER_DIR, 'tokenizer.model'));
 
