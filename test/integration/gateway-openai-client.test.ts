@@ -33,6 +33,9 @@ test('the official openai client: non-streaming', async () => {
   assert.equal(res.choices[0]!.finish_reason, 'stop');
   assert.equal(res.usage!.completion_tokens, 9);
   const sent = (await worker.stats()).last!;
+  // The worker learns who asks, for its fair admission: the tenant and tier of the API key.
+  assert.equal(sent.tenant, 'tenant-a');
+  assert.equal(sent.tier, 'pro');
   assert.equal(sent.temperature, 0.2);
   assert.equal(sent.max_tokens, 32);
 });

@@ -143,10 +143,14 @@ export class Answerer {
     if (this.draining) {
       throw new AppError('NOT_READY', 'the gateway is shutting down', { retryAfter: this.options.retryAfterSeconds });
     }
+    const tenant = request.tenant!;
+    // Who it is for and the tier of its key: the worker shares itself fairly between tenants.
+    plan.generate.tenant = tenant.name.slice(0, 256);
+    plan.generate.tier = tenant.tier;
     const ctx: AnswerContext = {
       request,
       reply,
-      tenant: request.tenant!,
+      tenant,
       route: plan.route,
       model: plan.model,
       adapter: plan.adapter,
