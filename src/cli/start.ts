@@ -8,16 +8,33 @@
  * The workers serve every adapter in that folder. Anonymous access is on unless configured
  * otherwise, so that `curl` and OpenAI clients work on a fresh clone.
  */
+import cluster from 'node:cluster';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../shared/config.js';
-import { loadGatewayConfig } from '../gateway/config.js';
+import { loadGatewayConfig, type GatewayConfig } from '../gateway/config.js';
 import { serve } from '../gateway/server.js';
 
 const WORKER_CLI = join(dirname(fileURLToPath(import.meta.url)), 'worker.js');
 
 try {
   const config = loadGatewayConfig(process.env, { auth: { anonymous: true } });
+  // A process of a gateway cluster (GATEWAY_PROCESSES > 1) only serves: its primary made the
+  // model, supervises the workers and prints the banner.
+  if (cluster.isWorker) {
+    await serve(config);
+  } else {
+    await main(config);
+  }
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  throw err;
+}
+
+async function main(config: GatewayConfig): Promise<void> {
   const s = config.supervisor;
   let workers: { command: string; args: string[] } | undefined;
   let banner: string;
@@ -47,21 +64,20 @@ try {
     }
   }
   const running = await serve(config, workers ? { workers } : {});
-  const kb = running.app.fallback.knowledgeBaseSize;
+  const app = running.app;
+  const kb = app?.fallback.knowledgeBaseSize;
   console.log(
     [
-      `glm-legal-serve gateway on ${running.address}`,
+      `glm-legal-serve gateway on ${running.address}${app ? '' : ` (${config.processes} processes)`}`,
       `  workers:  ${banner}`,
-      `  fallback: degrade mode ${running.app.degrade.state.mode}, knowledge base of ${kb} entries${kb === 0 ? ' (canned answers only)' : ''}`,
-      `  redis:    ${running.app.redis ? `${config.redis.url} (${running.app.degrade.store === 'redis' ? 'connected' : 'unreachable: degrade flag kept in-process'})` : 'off'}`,
+      app
+        ? `  fallback: degrade mode ${app.degrade.state.mode}, knowledge base of ${kb} entries${kb === 0 ? ' (canned answers only)' : ''}`
+        : `  fallback: degrade mode ${config.degrade.mode} at start, in each process`,
+      app
+        ? `  redis:    ${app.redis ? `${config.redis.url} (${app.degrade.store === 'redis' ? 'connected' : 'unreachable: degrade flag kept in-process'})` : 'off'}`
+        : `  redis:    ${config.redis.url || 'off (each process keeps its own limits and degrade switch)'}`,
       `  auth:     ${config.auth.anonymous ? 'anonymous access on' : 'API key required'}`,
       `  try:      curl -s ${running.address}/v1/chat -H 'content-type: application/json' -d '{"messages":[{"role":"user","content":"借钱不还怎么办？"}]}'`,
     ].join('\n'),
   );
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message);
-    process.exit(1);
-  }
-  throw err;
 }

@@ -105,7 +105,8 @@ async function gatewayApp(app: FastifyInstance, options: GatewayAppOptions): Pro
   await app.register(async (v1) => {
     v1.addHook('onRequest', app.authenticate);
     await v1.register(limiterPlugin, {
-      limits: config.limits,
+      // The processes of a cluster are replicas too: each local share is theirs to split.
+      limits: { ...config.limits, outage: { ...config.limits.outage, replicas: config.limits.outage.replicas * config.processes } },
       redis: app.redis,
       keyPrefix: config.redis.keyPrefix,
       registry: app.metrics.registry,

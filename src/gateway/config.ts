@@ -30,6 +30,13 @@ const hostPort = z.string().regex(/^[^:\s/]+:\d{1,5}$/, 'expected host:port');
 export const GatewayConfigSchema = z.object({
   host: z.string().default('127.0.0.1').describe('address the HTTP server binds to'),
   port: z.number().int().min(0).max(65535).default(8080).describe('HTTP port; when unset, `PORT` is used if set (the convention of container platforms)'),
+  processes: z
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(1)
+    .describe('gateway processes on this port (Node cluster), each a whole gateway sharing state through Redis; for a host whose cores one process cannot use'),
   bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024).describe('largest request body; larger gets 413'),
   logLevel: z.enum(LOG_LEVELS).default('info').describe('pino log level'),
   logContent: z.boolean().default(false).describe('log prompts and answers (off: never logged)'),
