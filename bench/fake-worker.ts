@@ -8,7 +8,8 @@
  * A request whose last message starts with `@timed` gets its first token stamped with the time
  * it is written (`performance.timeOrigin + performance.now()`, ms) and its end 20 ms later, so
  * the benchmark can tell how long the token took to reach the client through the gateway and
- * directly. Port: env WORKER_PORT.
+ * directly. `POST /v1/chat/completions` answers the same completion as an OpenAI upstream
+ * would, for the assembled stack the benchmark compares with. Port: env WORKER_PORT.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pathToFileURL } from 'node:url';
@@ -35,6 +36,15 @@ const END = lines([
 const WHOLE = Buffer.concat([START, lines(BENCH_TOKENS.map((text, i) => ({ type: 'token', ids: [1000 + i], text }))), END]);
 const json = (body: unknown) => Buffer.from(JSON.stringify(body));
 const READY = json({ ready: true, model: MODEL });
+/** The same answer as an OpenAI upstream gives it, for the assembled stack's proxy. */
+const OPENAI = json({
+  id: 'chatcmpl-bench',
+  object: 'chat.completion',
+  created: 0,
+  model: MODEL,
+  choices: [{ index: 0, message: { role: 'assistant', content: BENCH_TOKENS.join('') }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: BENCH_TOKENS.length, total_tokens: PROMPT_TOKENS + BENCH_TOKENS.length },
+});
 const ADAPTERS = json({ model: MODEL, context_length: 8192, adapter_mode: 'runtime', adapters: [{ name: 'law-lora', rank: 8, alpha: 16, target_modules: ['query_key_value'] }] });
 
 function send(res: ServerResponse, status: number, type: string, body: Buffer): void {
@@ -61,6 +71,11 @@ function main(): void {
   const tokenizer = Buffer.from(demoTokenizerBytes());
   const server = createServer((req, res) => {
     if (req.method === 'POST' && req.url === '/v1/generate') return generate(req, res);
+    if (req.method === 'POST' && req.url === '/v1/chat/completions') {
+      req.resume();
+      req.on('end', () => send(res, 200, 'application/json', OPENAI));
+      return;
+    }
     if (req.url === '/readyz' || req.url === '/healthz') return send(res, 200, 'application/json', READY);
     if (req.url === '/v1/adapters') return send(res, 200, 'application/json', ADAPTERS);
     if (req.url === '/v1/tokenizer') return send(res, 200, 'application/octet-stream', tokenizer);
