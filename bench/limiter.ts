@@ -1,10 +1,15 @@
 /**
  * `npm run bench:limiter [-- --requests N --connections C --rounds R --tenants T]`: what the rate
  * limiter costs, measured side by side in one run on a private redis-server:
- *   - Redis commands per admitted request (INFO commandstats before and after; target exactly 1),
- *     and the commands sent after the load (refunds of tenants gone quiet);
- *   - latency at p50 and p99 of the same route on two gateway processes that differ only in
- *     `limits.enabled`, in alternating rounds, and what the limiter adds.
+ *   - Redis script calls per admitted request (INFO commandstats before and after; at most 1, and
+ *     below 1 under load with admission batching), and the calls sent after the load (refunds of
+ *     tenants gone quiet);
+ *   - latency at p50 and p99 of the same route on gateway processes that differ only in
+ *     `limits.enabled` (and, for a third, `limits.batch.enabled`), in alternating rounds, and
+ *     what the limiter adds; commands per admitted request with admission batching and without;
+ *   - a replayed trace: the same admissions in the same order through a batching limiter (bursts
+ *     sent at once, so they batch) and a limiter that sends one call each, one at a time; the
+ *     decisions must be the same, request for request.
  * Routes: `GET /v1/models` (the request bucket) and `POST /v1/chat` (request and token buckets in
  * one call, the reservation refunded when the answer ends). The answers come from the canned
  * fallback (degrade mode `forced`), so no worker time blurs the difference; every answer then
@@ -23,6 +28,11 @@ import { commandStats } from '../test/helpers/limiter.js';
 import { startPrivateRedis } from '../test/helpers/redis.js';
 import { cpuMs, percentile } from './measure.js';
 import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { LimitsConfigSchema } from '../src/gateway/limiter/config.js';
+import { Limiter } from '../src/gateway/limiter/limiter.js';
+import { createLimiterMetrics } from '../src/gateway/limiter/metrics.js';
+import { createRedis, RedisConfigSchema } from '../src/gateway/plugins/redis.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -92,16 +102,22 @@ const common = {
   GATEWAY_DEGRADE_SOURCE: 'canned',
   GATEWAY_KNOWLEDGE_BASE_PATH: '',
   GATEWAY_LOG_LEVEL: 'error',
+  // A saturated two-core machine answers Redis late; a short command timeout would send
+  // decisions to the outage policy, which is not what is measured here.
+  GATEWAY_REDIS_COMMAND_TIMEOUT_MS: '5000',
 };
-const gateways: Record<'on' | 'off', GatewayProcess> = {
+type Side = 'on' | 'unbatched' | 'off';
+const SIDES: Side[] = ['on', 'unbatched', 'off'];
+const gateways: Record<Side, GatewayProcess> = {
   on: await startGatewayProcess({ ...common, GATEWAY_LIMITS_ENABLED: 'true' }),
+  unbatched: await startGatewayProcess({ ...common, GATEWAY_LIMITS_ENABLED: 'true', GATEWAY_LIMITS_BATCH_ENABLED: 'false' }),
   off: await startGatewayProcess({ ...common, GATEWAY_LIMITS_ENABLED: 'false' }),
 };
-const pools = { on: new Pool(gateways.on.url, { connections: CONNECTIONS }), off: new Pool(gateways.off.url, { connections: CONNECTIONS }) };
+const pools = Object.fromEntries(SIDES.map((s) => [s, new Pool(gateways[s].url, { connections: CONNECTIONS })])) as Record<Side, Pool>;
 
 interface Measured {
   route: string;
-  limiter: 'on' | 'off';
+  limiter: Side;
   requests: number;
   rps: number;
   p50: number;
@@ -111,7 +127,7 @@ interface Measured {
   statuses: Record<string, number>;
 }
 const measured: Measured[] = [];
-const commands: { route: string; admitted: number; scripts: number; sent: number; afterLoad: number; redisUsPerScript: number }[] = [];
+const commands: { route: string; batched: boolean; admitted: number; scripts: number; afterLoad: number; redisUsPerScript: number }[] = [];
 
 /** Time Redis spent per bucket-script run since the last RESETSTAT, µs. */
 async function redisUsPerScript(): Promise<number> {
@@ -119,30 +135,92 @@ async function redisUsPerScript(): Promise<number> {
   return m ? Number(m[2]) / Number(m[1]) : Number.NaN;
 }
 
+interface Replay {
+  admissions: number;
+  tenants: number;
+  admitted: number;
+  same: boolean;
+  differences: number;
+  calls: { unbatched: number; batched: number };
+}
+let replay: Replay = { admissions: 0, tenants: 0, admitted: 0, same: false, differences: 0, calls: { unbatched: 0, batched: 0 } };
+
+/**
+ * The same admissions in the same order through two limiters on fresh keys: one sends a call
+ * per request and waits for it; the other gets each burst at once, so its admissions leave in
+ * batches. Buckets refill one token a minute (so the few seconds of the run refill no whole
+ * token) and are small enough that many requests are refused: any batching mistake would show.
+ */
+async function replayTrace(): Promise<Replay> {
+  const tiers = { small: { requests: { perMinute: 1, burst: 40 }, tokens: { perMinute: 1, burst: 4000 } } };
+  const TRACE_TENANTS = 12;
+  // Seeded: bursts of 1..64 admissions over the tenants, with costs of 0..400 tokens.
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const bursts: Array<Array<{ tenant: number; prompt: number; max: number }>> = [];
+  for (let b = 0; b < 80; b++) {
+    bursts.push(Array.from({ length: 1 + Math.floor(rand() * 64) }, () => ({ tenant: Math.floor(rand() * TRACE_TENANTS), prompt: Math.floor(rand() * 100), max: Math.floor(rand() * 300) })));
+  }
+  const run = async (batched: boolean, prefix: string) => {
+    const client = createRedis(RedisConfigSchema.parse({ url: redis.url, commandTimeoutMs: 10_000 }), 'bench-replay')!;
+    while (client.status !== 'ready') await sleep(10);
+    const limiter = new Limiter({
+      config: LimitsConfigSchema.parse({ tiers, batch: { enabled: batched, maxSize: 1024 } }),
+      redis: client,
+      keyPrefix: prefix,
+      metrics: createLimiterMetrics(new Registry()),
+    });
+    const before = (await commandStats(look)).scripts;
+    const decisions: boolean[] = [];
+    for (const burst of bursts) {
+      const subject = (t: number) => limiter.policies.subject({ name: `replay-${t}`, tier: 'small', anonymous: false }, '127.0.0.1');
+      if (batched) {
+        const d = await Promise.all(burst.map((a) => limiter.admit(subject(a.tenant), { promptTokens: a.prompt, maxTokens: a.max })));
+        decisions.push(...d.map((x) => x.allowed));
+      } else {
+        for (const a of burst) decisions.push((await limiter.admit(subject(a.tenant), { promptTokens: a.prompt, maxTokens: a.max })).allowed);
+      }
+    }
+    const calls = (await commandStats(look)).scripts - before;
+    await limiter.close();
+    client.disconnect();
+    return { decisions, calls };
+  };
+  const one = await run(false, 'bench-replay-single:');
+  const many = await run(true, 'bench-replay-batched:');
+  const differences = one.decisions.filter((d, i) => d !== many.decisions[i]).length;
+  return {
+    admissions: one.decisions.length,
+    tenants: TRACE_TENANTS,
+    admitted: one.decisions.filter(Boolean).length,
+    same: differences === 0 && one.decisions.length === many.decisions.length,
+    differences,
+    calls: { unbatched: one.calls, batched: many.calls },
+  };
+}
+
 try {
   for (const route of ROUTES) {
-    // Warm both (JIT, connections, the script cache), then measure in alternating rounds.
-    for (const side of ['on', 'off'] as const) await load(pools[side], route, Math.min(2000, REQUESTS), CONNECTIONS);
+    // Warm every side (JIT, connections, the script cache), then measure in alternating rounds.
+    for (const side of SIDES) await load(pools[side], route, Math.min(2000, REQUESTS), CONNECTIONS);
     await sleep(300); // refunds of the warm-up are sent
-    const all = { on: [] as number[], off: [] as number[] };
-    const seconds = { on: 0, off: 0 };
-    const cpu = { on: 0, off: 0 };
-    const statuses = { on: new Map<number, number>(), off: new Map<number, number>() };
-    let admitted = 0;
+    const all = { on: [] as number[], unbatched: [] as number[], off: [] as number[] };
+    const seconds = { on: 0, unbatched: 0, off: 0 };
+    const cpu = { on: 0, unbatched: 0, off: 0 };
+    const statuses = { on: new Map<number, number>(), unbatched: new Map<number, number>(), off: new Map<number, number>() };
+    const admitted = { on: 0, unbatched: 0 };
+    const scripts = { on: 0, unbatched: 0 };
     await look.config('RESETSTAT');
-    let scriptsDuringOn = 0;
-    let sentDuringOn = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      for (const side of round % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
-        const before = side === 'on' ? await commandStats(look) : null;
+      for (const side of round % 2 === 0 ? SIDES : [...SIDES].reverse()) {
+        const before = side !== 'off' ? await commandStats(look) : null;
         const cpu0 = cpuMs(gateways[side].child.pid!);
         const r = await load(pools[side], route, REQUESTS, CONNECTIONS);
         cpu[side] += cpuMs(gateways[side].child.pid!) - cpu0;
-        if (before) {
+        if (before && side !== 'off') {
           const after = await commandStats(look);
-          scriptsDuringOn += after.scripts - before.scripts;
-          sentDuringOn += after.sent - before.sent;
-          admitted += r.statuses.get(200) ?? 0;
+          scripts[side] += after.scripts - before.scripts;
+          admitted[side] += r.statuses.get(200) ?? 0;
         }
         all[side].push(...r.latencies);
         seconds[side] += r.seconds;
@@ -150,11 +228,14 @@ try {
       }
     }
     const usPerScript = await redisUsPerScript();
+    const during = (await commandStats(look)).scripts;
     await sleep(500); // the refunds left waiting are sent alone
-    // Script calls outside the measured rounds: refunds of tenants gone quiet, sent alone.
-    const afterLoad = (await commandStats(look)).scripts - scriptsDuringOn;
-    commands.push({ route: route.name, admitted, scripts: scriptsDuringOn, sent: sentDuringOn, afterLoad, redisUsPerScript: usPerScript });
-    for (const side of ['on', 'off'] as const) {
+    // Script calls after the measured rounds: refunds of tenants gone quiet, sent alone.
+    const afterLoad = (await commandStats(look)).scripts - during;
+    for (const side of ['on', 'unbatched'] as const) {
+      commands.push({ route: route.name, batched: side === 'on', admitted: admitted[side], scripts: scripts[side], afterLoad, redisUsPerScript: usPerScript });
+    }
+    for (const side of SIDES) {
       const sorted = all[side].sort((a, b) => a - b);
       measured.push({
         route: route.name,
@@ -168,11 +249,12 @@ try {
       });
     }
   }
+  replay = await replayTrace();
 } finally {
-  await pools.on.close();
-  await pools.off.close();
-  await gateways.on.stop();
-  await gateways.off.stop();
+  for (const side of SIDES) {
+    await pools[side].close();
+    await gateways[side].stop();
+  }
   look.disconnect();
   await redis.stop();
 }
@@ -194,9 +276,13 @@ for (const a of added) {
 }
 for (const c of commands) {
   console.log(
-    `${c.route.padEnd(16)} Redis commands per admitted request: ${(c.scripts / c.admitted).toFixed(4)} from the limiter ` +
-      `(${c.scripts} for ${c.admitted}), ${(c.sent / c.admitted).toFixed(4)} from the whole gateway (${c.sent - c.scripts} re-reads of the degrade flag); ` +
+    `${c.route.padEnd(16)} ${c.batched ? 'batched  ' : 'unbatched'} Redis commands per admitted request: ${(c.scripts / c.admitted).toFixed(4)} from the limiter ` +
+      `(${c.scripts} script calls for ${c.admitted}); ` +
       `Redis time per call ${c.redisUsPerScript.toFixed(1)} µs; refunds sent alone while idle: ${c.afterLoad}`,
   );
 }
-console.log(JSON.stringify({ requests: REQUESTS, rounds: ROUNDS, connections: CONNECTIONS, tenants: TENANTS, measured, added, commands }));
+console.log(
+  `replayed trace: ${replay.admissions} admissions in bursts over ${replay.tenants} tenants; batched and unbatched decide the same for every request: ` +
+    `${replay.same ? 'yes' : `NO (${replay.differences} differ)`}; admitted ${replay.admitted}; script calls ${replay.calls.unbatched} unbatched, ${replay.calls.batched} batched`,
+);
+console.log(JSON.stringify({ requests: REQUESTS, rounds: ROUNDS, connections: CONNECTIONS, tenants: TENANTS, measured, added, commands, replay }));
