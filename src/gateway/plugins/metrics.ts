@@ -2,11 +2,13 @@
  * The gateway's metrics, on a Registry of its own, and the plugin that decorates them as
  * `app.metrics` and counts every HTTP answer. Label children that every request touches are
  * looked up once and kept (`httpChild`), so the hot path does no label hashing. Series whose
- * label values are known are made at zero at start (src/shared/metrics.ts says why).
+ * label values are known are made at zero at start (src/shared/metrics.ts says why), the routes'
+ * as each route is added.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { Counter, Histogram, Registry } from 'prom-client';
+import { ERROR_STATUS } from '../../shared/errors.js';
 import { LATENCY_BUCKETS, TOKEN_LATENCY_BUCKETS, counter, createRegistry, gauge, histogram } from '../../shared/metrics.js';
 import { DEGRADE_MODES, DEGRADE_SOURCES } from '../config.js';
 import { FALLBACK_REASONS } from '../fallback/knowledge-base.js';
@@ -17,6 +19,15 @@ export const BREAKER_EVENTS = ['success', 'failure', 'timeout', 'reject', 'open'
 export const WORKER_ATTEMPT_RESULTS = ['ok', 'client_error', 'overloaded', 'failed', 'timeout', 'cancelled'] as const;
 /** How an answer ended, for its end-to-end latency (a refused answer counts as failed). */
 export const ANSWER_OUTCOMES = ['done', 'cancelled', 'failed', 'degraded'] as const;
+
+/**
+ * The statuses the gateway answers with: 200, and each status of the error table (every error
+ * leaves through the one envelope of plugins/errors.ts). Each route's series are made at zero
+ * for all of them, so that a 5xx ratio has its numerator before the first 5xx.
+ */
+export const HTTP_STATUSES: readonly number[] = [200, ...new Set(Object.values(ERROR_STATUS))].sort((a, b) => a - b);
+/** The route label of a request no route matched (the not-found handler's 404). */
+export const UNMATCHED_ROUTE = 'unmatched';
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
@@ -126,6 +137,12 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     return child;
   }
 
+  /** Makes a route's series at zero: its duration, and its count for each status it may answer. */
+  function knownRoute(route: string, method: string, statuses: readonly number[] = HTTP_STATUSES): void {
+    httpDuration.zero({ route });
+    for (const status of statuses) httpChild(route, method, status).count.inc(0);
+  }
+
   function setDegrade(mode: string, source: string): void {
     for (const m of DEGRADE_MODES) {
       for (const s of DEGRADE_SOURCES) degradeMode.labels(m, s).set(m === mode && s === source ? 1 : 0);
@@ -142,6 +159,7 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
   return {
     registry,
     httpChild,
+    knownRoute,
     ttft,
     interToken,
     e2eByOutcome,
@@ -184,9 +202,16 @@ export interface MetricsPluginOptions {
 async function metricsPlugin(app: FastifyInstance, options: MetricsPluginOptions): Promise<void> {
   const metrics = options.metrics ?? createGatewayMetrics();
   app.decorate('metrics', metrics);
+  // Routes are known as they are added: their series exist before their first request. HEAD
+  // (Fastify's automatic twin of each GET) is left to appear when used, since it would double them
+  // for a method monitors rarely send.
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') metrics.knownRoute(route.url, method);
+  });
+  for (const method of ['GET', 'POST']) metrics.knownRoute(UNMATCHED_ROUTE, method, [404]);
   // A callback hook, not an async one: an async hook costs a promise per request.
   app.addHook('onResponse', (request, reply, done) => {
-    const child = metrics.httpChild(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
+    const child = metrics.httpChild(request.routeOptions.url ?? UNMATCHED_ROUTE, request.method, reply.statusCode);
     child.count.inc();
     child.duration.observe(reply.elapsedTime / 1000);
     done();
