@@ -17,6 +17,7 @@ import { FALLBACK_REASONS } from '../fallback/knowledge-base.js';
 export const BREAKER_EVENTS = ['success', 'failure', 'timeout', 'reject', 'open', 'halfOpen', 'close', 'semaphoreLocked', 'shutdown'] as const;
 /** How one dispatch attempt on a worker ended. */
 export const WORKER_ATTEMPT_RESULTS = ['ok', 'client_error', 'overloaded', 'failed', 'timeout', 'cancelled'] as const;
+export type WorkerAttemptResult = (typeof WORKER_ATTEMPT_RESULTS)[number];
 /** How an answer ended, for its end-to-end latency (a refused answer counts as failed). */
 export const ANSWER_OUTCOMES = ['done', 'cancelled', 'failed', 'degraded'] as const;
 
@@ -116,6 +117,8 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     help: 'Dispatch attempts on workers, by result (ok, client_error, overloaded, failed, timeout, cancelled)',
     labels: { result: WORKER_ATTEMPT_RESULTS },
   });
+  // Bound once, and typed: a result outside the declared ones would be a series born at its first event.
+  const attemptChildren = new Map(WORKER_ATTEMPT_RESULTS.map((r) => [r, workerAttempts.labels(r)]));
   const workerRestarts = counter(registry, {
     name: 'gateway_worker_restarts_total',
     help: 'Local worker processes restarted by the supervisor after they exited',
@@ -184,6 +187,10 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
       outstanding = probe;
     },
     workerAttempts,
+    /** Counts one dispatch attempt by how it ended. */
+    workerAttempt(result: WorkerAttemptResult) {
+      attemptChildren.get(result)!.inc();
+    },
     workerRestarts,
   };
 }
