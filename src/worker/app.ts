@@ -24,6 +24,8 @@ import type { WorkerRuntime } from './runtime.js';
 import type { ScheduledRequest } from './scheduler.js';
 
 
+const GENERATE_ROUTE = '/v1/generate';
+
 export interface WorkerAppOptions {
   metrics: WorkerMetrics;
   /** A pino logger; none: no logging (tests). */
@@ -112,6 +114,9 @@ export function buildWorkerApp(options: WorkerAppOptions): WorkerApp {
       appError = code ? new AppError(code, err.message) : new AppError('INTERNAL', 'internal error');
       if (!code) request.log.error({ err }, 'unhandled error');
     }
+    // Every refusal of a generation passes here, whichever step refused it (body parser,
+    // validation, tokenizer, adapter, scheduler), so it is counted here and only here.
+    if (request.routeOptions.url === GENERATE_ROUTE) metrics.rejected.inc({ code: appError.code });
     if (appError.retryAfter !== undefined) void reply.header('retry-after', String(appError.retryAfter));
     void reply.status(appError.status).send(errorEnvelope(appError));
   });
@@ -160,22 +165,15 @@ export function buildWorkerApp(options: WorkerAppOptions): WorkerApp {
     return reply.type('application/octet-stream').send(Buffer.from(rt.tokenizer.modelBytes));
   });
 
-  app.post('/v1/generate', async (request, reply) => {
+  app.post(GENERATE_ROUTE, async (request, reply) => {
     const parsed = GenerateRequestSchema.safeParse(request.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      metrics.rejected.inc({ code: 'INVALID_REQUEST' });
       throw new AppError('INVALID_REQUEST', `${paramOf(issue.path) ?? 'body'}: ${issue.message}`, { param: paramOf(issue.path) });
     }
     const rt = requireRuntime();
     if (draining) throw new AppError('NOT_READY', 'the worker is shutting down', { retryAfter: 1 });
-    let scheduled: ScheduledRequest;
-    try {
-      scheduled = prepareRequest(rt, parsed.data);
-    } catch (err) {
-      if (err instanceof AppError) metrics.rejected.inc({ code: err.code });
-      throw err;
-    }
+    const scheduled: ScheduledRequest = prepareRequest(rt, parsed.data);
     const stream = new PassThrough();
     let finished = false;
     const handle = rt.scheduler.submit(scheduled, (event) => {

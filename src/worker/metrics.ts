@@ -5,13 +5,19 @@
  * Series whose label values are known are made at zero at start (src/shared/metrics.ts says why).
  */
 import type { Registry } from 'prom-client';
+import { FINISH_REASONS } from '../protocol/schemas.js';
 import { FAST_BUCKETS, LATENCY_BUCKETS, counter, createRegistry, gauge, histogram } from '../shared/metrics.js';
 
 const BATCH_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256];
 
-/** How a generation ends. */
-export const WORKER_FINISH_REASONS = ['stop', 'length', 'cancelled', 'error'] as const;
-/** The codes a worker refuses a request with before it starts. */
+/** How a generation ends: the protocol's finish reasons, or an `error` event. */
+export const WORKER_FINISH_REASONS = [...FINISH_REASONS, 'error'] as const;
+/**
+ * The codes a worker refuses a generation with before it starts: Fastify's body errors, the
+ * request's validation, the tokenizer and adapter look-up, the scheduler's limits, readiness,
+ * and INTERNAL for a bug. test/unit/worker/metrics.test.ts reads the worker's sources and fails
+ * when a code the request path can throw is missing here.
+ */
 export const WORKER_REJECT_CODES = [
   'INVALID_REQUEST',
   'INVALID_JSON',
@@ -21,6 +27,7 @@ export const WORKER_REJECT_CODES = [
   'UNSUPPORTED_MEDIA_TYPE',
   'OVERLOADED',
   'NOT_READY',
+  'INTERNAL',
 ] as const;
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;

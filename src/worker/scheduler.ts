@@ -175,7 +175,6 @@ export class Scheduler {
       );
     }
     if (this.queue.length >= this.options.maxQueue) {
-      this.metrics.rejected.inc({ code: 'OVERLOADED' });
       throw new AppError('OVERLOADED', `the worker's queue is full (${this.options.maxQueue} waiting)`, { retryAfter: 1 });
     }
     this.queue.push(seq, { tenant: req.tenant, tier: req.tier });

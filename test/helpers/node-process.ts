@@ -23,11 +23,13 @@ export interface NodeProcessOptions {
   portEnv: string;
   cwd?: string;
   nodeArgs?: string[];
+  /** a fixed port (a process started again where it was); by default a free one */
+  port?: number;
 }
 
 /** Starts `script` and returns at once. */
 export async function spawnNode(script: string, options: NodeProcessOptions): Promise<NodeProcess> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script], {
     cwd: options.cwd,
     env: { ...options.env, [options.portEnv]: String(port) },

@@ -54,11 +54,14 @@ export async function demoTinyModel(): Promise<TinyModel> {
 
 export type WorkerProcess = NodeProcess;
 
-/** A worker process on `env` (WORKER_* variables), once its model is loaded (/readyz); `stop` kills it. */
-export async function startWorker(env: Record<string, string>): Promise<WorkerProcess> {
+/**
+ * A worker process on `env` (WORKER_* variables), once its model is loaded (/readyz); `stop` kills
+ * it. `port`: where to listen (a worker started again where it was), by default a free port.
+ */
+export async function startWorker(env: Record<string, string>, port?: number): Promise<WorkerProcess> {
   const p = await startNode(
     join(CLI_DIR, 'worker.js'),
-    { env: { ...process.env, WORKER_LOG_LEVEL: 'warn', WORKER_DEVICE_INTRA_OP_THREADS: '1', ...env }, portEnv: 'WORKER_PORT' },
+    { env: { ...process.env, WORKER_LOG_LEVEL: 'warn', WORKER_DEVICE_INTRA_OP_THREADS: '1', ...env }, portEnv: 'WORKER_PORT', ...(port === undefined ? {} : { port }) },
     '/readyz',
     15_000,
   );

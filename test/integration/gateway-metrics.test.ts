@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
 import { admin, auth, testGateway } from '../helpers/gateway.js';
 import { promtoolCheckMetrics } from '../helpers/promtool.js';
+import { HTTP_STATUSES } from '../../src/gateway/plugins/metrics.js';
 
 let worker: FakeWorker;
 let app: FastifyInstance;
@@ -64,6 +65,34 @@ test('metrics cover requests, tokens, latencies, breaker, degrade, fallback and 
   assert.equal(value(text, 'gateway_worker_outstanding_requests', { worker: worker.url }), 0);
   assert.equal(value(text, 'gateway_worker_attempts_total', { result: 'ok' }), 2, 'the two worker answers');
   assert.equal(value(text, 'process_cpu_seconds_total', { process: 'gateway' }) >= 0, true);
+});
+
+test('every route has its series at zero for each status the gateway answers with, before its first request', async (ctx) => {
+  const fresh = await testGateway({ workers: { urls: [worker.url] } });
+  ctx.after(() => fresh.close());
+  const text = (await fresh.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.deepEqual([...HTTP_STATUSES].slice(0, 3), [200, 400, 401]);
+  assert.ok(HTTP_STATUSES.includes(503) && HTTP_STATUSES.includes(429));
+  const routes = [
+    ['/v1/chat', 'POST'],
+    ['/v1/chat/completions', 'POST'],
+    ['/v1/completions', 'POST'],
+    ['/v1/models', 'GET'],
+    ['/admin/degrade', 'PUT'],
+    ['/healthz', 'GET'],
+  ];
+  for (const [route, method] of routes) {
+    for (const status of HTTP_STATUSES) {
+      // The scrape itself is counted after its answer is written, so even /metrics shows 0 here.
+      assert.equal(value(text, 'gateway_http_requests_total', { route: route!, method: method!, status: String(status) }), 0, `${method} ${route} ${status}`);
+    }
+    assert.equal(value(text, 'gateway_http_request_duration_seconds_count', { route: route! }), 0);
+  }
+  assert.equal(value(text, 'gateway_http_requests_total', { route: 'unmatched', method: 'GET', status: '404' }), 0);
+  assert.doesNotMatch(text, /gateway_http_requests_total\{[^}]*method="HEAD"/, 'HEAD series appear when used');
+  await fresh.inject({ method: 'GET', url: '/nowhere' });
+  const after = (await fresh.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.equal(value(after, 'gateway_http_requests_total', { route: 'unmatched', method: 'GET', status: '404' }), 1);
 });
 
 test('promtool accepts the whole exposition, default metrics included, with no finding', async () => {

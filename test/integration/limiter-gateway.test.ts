@@ -258,13 +258,23 @@ test('fail-closed answers 503 REDIS_UNAVAILABLE with Retry-After when Redis cann
   }
 });
 
-test('metrics count decisions by bucket and outcome on the gateway registry', async (ctx) => {
+test('metrics count decisions by bucket, outcome and tier on the gateway registry, every tier at zero from the start', async (ctx) => {
   const { app } = await gateway();
   ctx.after(() => app.close());
+  const before = (await app.inject({ url: '/metrics' })).body;
+  for (const tier of Object.keys(TIERS)) {
+    for (const [outcome, source] of [['allowed', 'redis'], ['limited', 'local'], ['too_large', 'none'], ['fail_closed', 'none']]) {
+      const series = `gateway_ratelimit_decisions_total{bucket="tokens",outcome="${outcome}",source="${source}",tier="${tier}",process="gateway"} 0`;
+      assert.ok(before.includes(series), series);
+    }
+  }
+  assert.doesNotMatch(before, /outcome="allowed",source="none"/, 'no series for a pair a decision cannot have');
+  assert.doesNotMatch(before, /bucket="global-/, 'no series for global buckets that are off');
   for (let i = 0; i < 4; i++) await app.inject({ url: '/v1/models', headers: bearer('acme') });
   const text = (await app.inject({ url: '/metrics' })).body;
-  assert.match(text, /gateway_ratelimit_decisions_total\{bucket="requests",outcome="allowed",source="redis",process="gateway"\} 3/);
-  assert.match(text, /gateway_ratelimit_decisions_total\{bucket="requests",outcome="limited",source="redis",process="gateway"\} 1/);
+  assert.match(text, /gateway_ratelimit_decisions_total\{bucket="requests",outcome="allowed",source="redis",tier="small",process="gateway"\} 3/);
+  assert.match(text, /gateway_ratelimit_decisions_total\{bucket="requests",outcome="limited",source="redis",tier="small",process="gateway"\} 1/);
+  assert.match(text, /gateway_ratelimit_decisions_total\{bucket="requests",outcome="allowed",source="redis",tier="big",process="gateway"\} 0/);
   assert.match(text, /gateway_ratelimit_mode\{mode="redis",process="gateway"\} 1/);
   assert.match(text, /gateway_ratelimit_duration_seconds_count\{process="gateway",source="redis"\} 4/);
 });

@@ -59,6 +59,28 @@ test('local: a dead Redis is replaced at once by buckets of capacity ÷ replicas
   assert.equal(await t.metric('gateway_ratelimit_mode', { mode: 'redis' }), 1);
 });
 
+test('the mode follows the connection while no request comes: the outage policy when Redis goes, redis when it is back', async (ctx) => {
+  const t = testLimiter(fx.redis, { tiers: TIERS, outage: { policy: 'fail-open' } });
+  ctx.after(() => t.limiter.close());
+  assert.equal(t.limiter.mode, 'redis');
+  await fx.server.stop();
+  assert.ok(await until(async () => (await t.metric('gateway_ratelimit_mode', { mode: 'fail-open' })) === 1, 2000), 'no request needed');
+  assert.equal(await t.metric('gateway_ratelimit_mode', { mode: 'redis' }), 0);
+  assert.equal(await t.metric('gateway_ratelimit_decisions_total'), 0, 'nothing was decided');
+  await redisBack();
+  assert.equal(t.limiter.mode, 'redis');
+  assert.equal(await t.metric('gateway_ratelimit_mode', { mode: 'redis' }), 1);
+  // A limiter made while the connection is down starts on its outage policy.
+  await fx.server.stop();
+  assert.ok(await until(() => fx.redis.status !== 'ready', 2000));
+  const late = testLimiter(fx.redis, { tiers: TIERS, outage: { policy: 'fail-closed' } });
+  ctx.after(() => late.limiter.close());
+  // (between two reconnection attempts at once; during one, when it fails)
+  assert.ok(await until(() => late.limiter.mode === 'fail-closed', 2000), late.limiter.mode);
+  await redisBack();
+  assert.equal(late.limiter.mode, 'redis');
+});
+
 test('a Redis that hangs costs one command timeout, then decisions are local until it answers', async (ctx) => {
   const client = createRedis(RedisConfigSchema.parse({ url: fx.server.url, commandTimeoutMs: 100 }), 'hanging')!;
   const pauser = createRedis(RedisConfigSchema.parse({ url: fx.server.url }), 'pauser')!;

@@ -1,6 +1,7 @@
 /**
  * The Prometheus scrape config and alert rules: promtool accepts them, the rule unit tests pass,
- * and each alert has a unit test where it fires and one where it does not.
+ * each alert has a unit test where it fires and one where it does not, and each carries its
+ * runbook: a summary, a description and a link to its own subsection of the README's Runbook.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import GithubSlugger from 'github-slugger';
 import { parse } from 'yaml';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 
@@ -19,7 +21,7 @@ function promtool(...args: string[]) {
 }
 
 interface RuleFile {
-  groups: { name: string; rules: { alert?: string; expr: string; labels?: Record<string, string> }[] }[];
+  groups: { name: string; rules: { alert?: string; expr: string; labels?: Record<string, string>; annotations?: Record<string, string> }[] }[];
 }
 interface RuleTests {
   rule_files: string[];
@@ -57,6 +59,7 @@ test('the alerts the service needs are there, each with a severity and a summary
     'GatewayDegradedAnswersHigh',
     'GatewayDegradeForcedLong',
     'GatewayRateLimiterRedisOutage',
+    'WorkerDown',
     'WorkerQueueNearFull',
     'WorkerKvCacheNearFull',
   ]) {
@@ -75,6 +78,66 @@ test('every alert has a unit test where it fires and one where it stays quiet', 
     assert.ok(mine.some((c) => c.exp_alerts.length > 0), `${a.alert} never fires in rules.test.yml`);
     assert.ok(mine.some((c) => c.exp_alerts.length === 0), `${a.alert} is never shown quiet in rules.test.yml`);
   }
+});
+
+/** README headings as GitHub anchors them, each with the heading it belongs to and its section's text. */
+function readmeSections(markdown: string): { anchor: string; level: number; title: string; body: string; parent: string | null }[] {
+  const slugger = new GithubSlugger();
+  const sections: { anchor: string; level: number; title: string; body: string; parent: string | null }[] = [];
+  const open: string[] = [];
+  let inFence = false;
+  for (const line of markdown.split('\n')) {
+    if (line.startsWith('```')) inFence = !inFence;
+    const m = inFence ? null : /^(#{1,6}) (.+)$/.exec(line);
+    if (m) {
+      const level = m[1]!.length;
+      open.length = level - 1;
+      sections.push({ anchor: slugger.slug(m[2]!), level, title: m[2]!, body: '', parent: open.filter(Boolean).at(-1) ?? null });
+      open[level - 1] = m[2]!;
+    } else if (sections.length > 0) {
+      sections.at(-1)!.body += `${line}\n`;
+    }
+  }
+  return sections;
+}
+
+test('every alert has a summary, a description and a runbook_url to its own subsection of the README runbook', () => {
+  const sections = readmeSections(readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8'));
+  const runbook = sections.filter((s) => s.parent === 'Runbook' && s.level === 3);
+  assert.ok(runbook.length >= alerts.length, 'the README has a Runbook section with a subsection per alert');
+  for (const a of alerts) {
+    const ann = a.annotations ?? {};
+    assert.ok((ann.summary ?? '').length > 10, `${a.alert}: summary`);
+    assert.ok((ann.description ?? '').length > 40, `${a.alert}: description`);
+    const m = /^README\.md#([a-z0-9-]+)$/.exec(ann.runbook_url ?? '');
+    assert.ok(m, `${a.alert}: runbook_url is README.md#<anchor>, not ${ann.runbook_url}`);
+    const section = runbook.find((s) => s.anchor === m[1]);
+    assert.ok(section, `${a.alert}: README has no Runbook subsection with anchor #${m[1]}`);
+    assert.equal(section.title, a.alert, `${a.alert}: the runbook subsection is named after the alert`);
+    assert.ok(section.body.trim().length > 150, `${a.alert}: its runbook says what to do`);
+  }
+  const stale = runbook.filter((s) => !alerts.some((a) => a.alert === s.title)).map((s) => s.title);
+  assert.deepEqual(stale, [], 'runbook subsections for alerts that do not exist');
+  // Every in-README link to an anchor points at a heading that exists.
+  const anchors = new Set(sections.map((s) => s.anchor));
+  const text = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+  const broken = [...text.matchAll(/\]\(#([^)]+)\)/g)].map((x) => x[1]!).filter((x) => !anchors.has(x));
+  assert.deepEqual(broken, [], 'README links to anchors that do not exist');
+});
+
+test('the anchors are GitHub\'s: the check above would catch a wrong one', () => {
+  const sections = readmeSections('# A\n## Runbook\n### GatewayBreakerOpen\ntext\n```sh\n# not a heading\n```\n### Rate limits (`x`)\n### A\n');
+  assert.deepEqual(
+    sections.map((s) => [s.anchor, s.parent]),
+    [
+      ['a', null],
+      ['runbook', 'A'],
+      ['gatewaybreakeropen', 'Runbook'],
+      ['rate-limits-x', 'Runbook'],
+      ['a-1', 'Runbook'],
+    ],
+  );
+  assert.match(sections[2]!.body, /not a heading/);
 });
 
 test('a broken rule is refused, so the checks above can fail', () => {

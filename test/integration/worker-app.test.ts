@@ -10,7 +10,7 @@ import { GenerateEventSchema, type GenerateEvent } from '../../src/protocol/sche
 import { buildWorkerApp, type WorkerApp } from '../../src/worker/app.js';
 import type { WorkerRuntime } from '../../src/worker/runtime.js';
 import { WorkerConfigSchema, type WorkerConfig } from '../../src/worker/config.js';
-import { createWorkerMetrics } from '../../src/worker/metrics.js';
+import { WORKER_REJECT_CODES, createWorkerMetrics } from '../../src/worker/metrics.js';
 import { loadWorkerRuntime } from '../../src/worker/runtime.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { exportTinyModel, type TinyModel } from '../helpers/worker-process.js';
@@ -147,6 +147,7 @@ test('a full queue is refused with 503 OVERLOADED and Retry-After; queued reques
   assert.equal(third.statusCode, 503);
   assert.equal(third.headers['retry-after'], '1');
   assert.equal((third.json() as { error: { code: string } }).error.code, 'overloaded');
+  assert.equal((await rejections(worker)).get('OVERLOADED'), 1);
   for (const r of await Promise.all([first, second])) assert.equal(events(r.body).at(-1)!.type, 'end');
   await runtime.scheduler.drain(0);
   await runtime.engine.dispose();
@@ -184,6 +185,46 @@ test('before the model is loaded: healthz 200, readyz 503, generate 503 NOT_READ
   const gen = await worker.app.inject({ method: 'POST', url: '/v1/generate', payload: { id: 'a', prompt: 'x', max_tokens: 1 } });
   assert.equal(gen.statusCode, 503);
   assert.equal((await worker.app.inject({ url: '/nowhere' })).statusCode, 404);
+});
+
+/** The rejection counter's samples by code, from the worker's own exposition. */
+async function rejections(worker: WorkerApp): Promise<Map<string, number>> {
+  const text = (await worker.app.inject({ url: '/metrics' })).body;
+  const counts = new Map<string, number>();
+  for (const m of text.matchAll(/^worker_rejected_requests_total\{code="([A-Z_]+)"[^}]*\} (\S+)$/gm)) counts.set(m[1]!, Number(m[2]));
+  return counts;
+}
+
+test('every refusal of a generation is counted once under its code, on a series that was there at zero', async () => {
+  const idle = buildWorkerApp({ metrics: createWorkerMetrics() });
+  const { worker, runtime } = await app(config(runtimeModel, { scheduler: { maxKvTokens: 64 } }));
+  const atStart = await rejections(worker);
+  assert.deepEqual([...atStart.keys()].sort(), [...WORKER_REJECT_CODES].sort());
+  assert.ok([...atStart.values()].every((v) => v === 0));
+  const json = { 'content-type': 'application/json' };
+  const cases: { code: string; payload: string; headers?: Record<string, string>; on?: WorkerApp }[] = [
+    { code: 'INVALID_JSON', payload: '{"id":' },
+    { code: 'INVALID_REQUEST', payload: JSON.stringify({ id: 'a', max_tokens: 1 }) },
+    { code: 'INVALID_REQUEST', payload: JSON.stringify({ id: 'a', prompt_ids: [1, 10 ** 9], max_tokens: 1 }) },
+    { code: 'UNSUPPORTED_MEDIA_TYPE', payload: 'hello', headers: { 'content-type': 'text/plain' } },
+    { code: 'PAYLOAD_TOO_LARGE', payload: JSON.stringify({ id: 'a', prompt: 'x'.repeat(5 * 1024 * 1024), max_tokens: 1 }) },
+    { code: 'MODEL_NOT_FOUND', payload: JSON.stringify({ id: 'a', prompt: 'x', adapter: 'nobody', max_tokens: 1 }) },
+    { code: 'CONTEXT_LENGTH_EXCEEDED', payload: JSON.stringify({ id: 'a', prompt: 'x', max_tokens: 100 }) },
+  ];
+  for (const c of cases) {
+    const res = await worker.app.inject({ method: 'POST', url: '/v1/generate', headers: c.headers ?? json, payload: c.payload });
+    assert.equal((res.json() as { error: { code: string } }).error.code, c.code.toLowerCase(), res.body.slice(0, 200));
+  }
+  const notReady = await idle.app.inject({ method: 'POST', url: '/v1/generate', headers: json, payload: JSON.stringify({ id: 'a', prompt: 'x', max_tokens: 1 }) });
+  assert.equal(notReady.statusCode, 503);
+  assert.equal((await rejections(idle)).get('NOT_READY'), 1);
+  // Other routes' errors are not refused generations.
+  await worker.app.inject({ url: '/nowhere' });
+  const after = await rejections(worker);
+  const want = new Map([...atStart.keys()].map((k) => [k, cases.filter((c) => c.code === k).length]));
+  assert.deepEqual(after, want);
+  await runtime.scheduler.drain(0);
+  await runtime.engine.dispose();
 });
 
 test('a merge-mode model serves its merged adapter only (named or by default), with the adapter in its weights', async () => {

@@ -45,15 +45,11 @@ function abortReason(cancel: Cancel): AppError {
 }
 
 export class Dispatcher {
-  private readonly attemptsOk: { inc(): void };
-
   constructor(
     private readonly pool: WorkerPool,
     private readonly options: DispatchOptions,
     private readonly metrics: GatewayMetrics,
-  ) {
-    this.attemptsOk = metrics.workerAttempts.labels('ok');
-  }
+  ) {}
 
   /** Starts `request` on some worker. Rejects with an AppError when no worker could start it. */
   async dispatch(request: GenerateRequestInput, cancel: Cancel): Promise<WorkerStream> {
@@ -66,19 +62,19 @@ export class Dispatcher {
       if (!worker) break;
       try {
         const stream = await this.attempt(worker, body, cancel);
-        this.attemptsOk.inc();
+        this.metrics.workerAttempt('ok');
         return stream;
       } catch (err) {
         const e = err instanceof AppError ? err : new AppError('WORKER_ERROR', (err as Error).message, { cause: err });
         if (cancel.aborted) {
-          this.metrics.workerAttempts.labels('cancelled').inc();
+          this.metrics.workerAttempt('cancelled');
           throw abortReason(cancel);
         }
         if (e.isClientError) {
-          this.metrics.workerAttempts.labels('client_error').inc();
+          this.metrics.workerAttempt('client_error');
           throw e;
         }
-        this.metrics.workerAttempts.labels(e.code === 'OVERLOADED' ? 'overloaded' : e.code === 'WORKER_TIMEOUT' ? 'timeout' : 'failed').inc();
+        this.metrics.workerAttempt(e.code === 'OVERLOADED' ? 'overloaded' : e.code === 'WORKER_TIMEOUT' ? 'timeout' : 'failed');
         lastError = e;
         (tried ??= new Set()).add(worker);
       }

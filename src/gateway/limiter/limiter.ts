@@ -30,7 +30,9 @@
  * replicas, `fail-open` admits, `fail-closed` refuses (the edge answers 503). After a failure
  * Redis is not asked again for `outage.retryMs`, or until the connection reports ready, so no
  * request waits on a dead Redis. A refund whose command failed is dropped, not retried: the
- * command may have run, and a refund applied twice would hand out tokens nobody returned.
+ * command may have run, and a refund applied twice would hand out tokens nobody returned. The
+ * mode in force (and its gauge) follows the connection's `close` and `ready` as well as the
+ * commands' results, so that it changes when Redis goes away even while no request comes.
  */
 import { Cluster } from 'ioredis';
 import type { Logger } from '../../shared/logging.js';
@@ -51,7 +53,7 @@ import {
 import type { BucketConfig, LimitsConfig } from './config.js';
 import { KeySpace, type BucketName } from './keys.js';
 import { LocalBuckets } from './local-buckets.js';
-import { setMode, type DecisionOutcome, type DecisionSource, type LimiterMetrics, type LimiterMode } from './metrics.js';
+import { makeDecisionSeries, setMode, type DecisionOutcome, type DecisionSource, type LimiterMetrics, type LimiterMode, type SourceOf } from './metrics.js';
 import { Policies, type Subject } from './policy.js';
 
 export interface TokenCost {
@@ -60,6 +62,9 @@ export interface TokenCost {
 }
 
 const NO_TOKENS: TokenCost = { promptTokens: 0, maxTokens: 0 };
+
+/** ioredis states of a connection that is gone (a new one is still connecting: not yet gone). */
+const CONNECTION_DOWN = new Set(['close', 'reconnecting', 'end']);
 
 export interface BucketState {
   name: BucketName;
@@ -130,8 +135,14 @@ export class Limiter {
   private readonly local: LocalBuckets;
   private readonly pending = new Map<string, PendingRefund>();
   private readonly timer: Repeating;
+  // The mode follows the connection as well as the commands, so that it (and the outage alert on
+  // it) tells the truth while no request comes.
   private readonly onReady = () => {
     this.skipUntilMs = 0;
+    this.enterMode('redis');
+  };
+  private readonly onClose = () => {
+    this.enterMode(this.config.outage.policy);
   };
   private readonly counters = new Map<string, { inc(n?: number): void }>();
   private readonly timers: Record<DecisionSource, { observe(v: number): void }>;
@@ -158,6 +169,7 @@ export class Limiter {
     if (redis) {
       defineBucketScript(redis);
       redis.on('ready', this.onReady);
+      redis.on('close', this.onClose);
     }
     this.timers = {
       redis: this.metrics.duration.labels({ source: 'redis' }),
@@ -168,7 +180,11 @@ export class Limiter {
       redis: this.metrics.refundedTokens.labels({ source: 'redis' }),
       local: this.metrics.refundedTokens.labels({ source: 'local' }),
     };
-    this.currentMode = redis ? 'redis' : 'local';
+    const buckets: BucketName[] = ['requests', 'tokens'];
+    if (this.policies.global.requests) buckets.push('global-requests');
+    if (this.policies.global.tokens) buckets.push('global-tokens');
+    makeDecisionSeries(this.metrics, Object.keys(config.tiers), buckets);
+    this.currentMode = !redis ? 'local' : CONNECTION_DOWN.has(redis.status) ? config.outage.policy : 'redis';
     setMode(this.metrics, this.currentMode);
     this.timer = repeat(config.refundFlushMs, () => this.tick());
   }
@@ -272,13 +288,14 @@ export class Limiter {
     this.timer.stop();
     await this.flush(0);
     this.redis?.off('ready', this.onReady);
+    this.redis?.off('close', this.onClose);
   }
 
   /** A cost no bucket could ever hold: `too_large`, without asking Redis. */
   private tooLarge(subject: Subject, tokens: number): Decision | null {
     for (const spec of subject.specs) {
       if (spec.unit !== 'tokens' || tokens <= spec.burst) continue;
-      this.count(spec.name, 'too_large', 'none');
+      this.count(subject, spec.name, 'too_large', 'none');
       return { outcome: 'too_large', allowed: false, source: 'none', subject, tokens, buckets: [], limitedBy: spec.name, retryAfterMs: 0, capacity: spec.burst, reservation: null };
     }
     return null;
@@ -295,9 +312,9 @@ export class Limiter {
       const waitMs = replyWaitMs(reply, i, base);
       const limit = spec.name === 'requests' ? subject.requests : spec.name === 'tokens' ? subject.tokens : spec;
       buckets.push({ name: spec.name, limit, remaining: replyRemaining(reply, i, base), resetMs: replyResetMs(reply, i, base), waitMs });
-      if (allowed) this.count(spec.name, 'allowed', source);
+      if (allowed) this.count(subject, spec.name, 'allowed', source);
       else if (waitMs > 0) {
-        this.count(spec.name, 'limited', source);
+        this.count(subject, spec.name, 'limited', source);
         if (waitMs > retryAfterMs) {
           retryAfterMs = waitMs;
           limitedBy = spec.name;
@@ -319,7 +336,7 @@ export class Limiter {
     this.enterMode(policy);
     if (policy === 'local') return this.decide(subject, this.local.take(subject.specs, take), 'local', take.tokens, started);
     const outcome = policy === 'fail-open' ? 'fail_open' : 'fail_closed';
-    for (const spec of subject.specs) this.count(spec.name, outcome, 'none');
+    for (const spec of subject.specs) this.count(subject, spec.name, outcome, 'none');
     this.timers.none.observe((performance.now() - started) / 1000);
     const allowed = policy === 'fail-open';
     return {
@@ -401,11 +418,12 @@ export class Limiter {
   }
 
   /** Counter children are looked up once per label set, not per request. */
-  private count(bucket: BucketName, outcome: DecisionOutcome, source: DecisionSource): void {
-    const key = `${bucket}|${outcome}|${source}`;
+  private count<O extends DecisionOutcome>(subject: Subject, bucket: BucketName, outcome: O, source: SourceOf<O>): void {
+    const { tier } = subject;
+    const key = `${tier}|${bucket}|${outcome}|${source}`;
     let child = this.counters.get(key);
     if (!child) {
-      child = this.metrics.decisions.labels({ bucket, outcome, source });
+      child = this.metrics.decisions.labels({ bucket, outcome, source, tier });
       this.counters.set(key, child);
     }
     child.inc();

@@ -2,11 +2,13 @@
  * The gateway's metrics, on a Registry of its own, and the plugin that decorates them as
  * `app.metrics` and counts every HTTP answer. Label children that every request touches are
  * looked up once and kept (`httpChild`), so the hot path does no label hashing. Series whose
- * label values are known are made at zero at start (src/shared/metrics.ts says why).
+ * label values are known are made at zero at start (src/shared/metrics.ts says why), the routes'
+ * as each route is added.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { Counter, Histogram, Registry } from 'prom-client';
+import { ERROR_STATUS } from '../../shared/errors.js';
 import { LATENCY_BUCKETS, TOKEN_LATENCY_BUCKETS, counter, createRegistry, gauge, histogram } from '../../shared/metrics.js';
 import { DEGRADE_MODES, DEGRADE_SOURCES } from '../config.js';
 import { FALLBACK_REASONS } from '../fallback/knowledge-base.js';
@@ -15,8 +17,18 @@ import { FALLBACK_REASONS } from '../fallback/knowledge-base.js';
 export const BREAKER_EVENTS = ['success', 'failure', 'timeout', 'reject', 'open', 'halfOpen', 'close', 'semaphoreLocked', 'shutdown'] as const;
 /** How one dispatch attempt on a worker ended. */
 export const WORKER_ATTEMPT_RESULTS = ['ok', 'client_error', 'overloaded', 'failed', 'timeout', 'cancelled'] as const;
+export type WorkerAttemptResult = (typeof WORKER_ATTEMPT_RESULTS)[number];
 /** How an answer ended, for its end-to-end latency (a refused answer counts as failed). */
 export const ANSWER_OUTCOMES = ['done', 'cancelled', 'failed', 'degraded'] as const;
+
+/**
+ * The statuses the gateway answers with: 200, and each status of the error table (every error
+ * leaves through the one envelope of plugins/errors.ts). Each route's series are made at zero
+ * for all of them, so that a 5xx ratio has its numerator before the first 5xx.
+ */
+export const HTTP_STATUSES: readonly number[] = [200, ...new Set(Object.values(ERROR_STATUS))].sort((a, b) => a - b);
+/** The route label of a request no route matched (the not-found handler's 404). */
+export const UNMATCHED_ROUTE = 'unmatched';
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
@@ -105,6 +117,8 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     help: 'Dispatch attempts on workers, by result (ok, client_error, overloaded, failed, timeout, cancelled)',
     labels: { result: WORKER_ATTEMPT_RESULTS },
   });
+  // Bound once, and typed: a result outside the declared ones would be a series born at its first event.
+  const attemptChildren = new Map(WORKER_ATTEMPT_RESULTS.map((r) => [r, workerAttempts.labels(r)]));
   const workerRestarts = counter(registry, {
     name: 'gateway_worker_restarts_total',
     help: 'Local worker processes restarted by the supervisor after they exited',
@@ -126,6 +140,12 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     return child;
   }
 
+  /** Makes a route's series at zero: its duration, and its count for each status it may answer. */
+  function knownRoute(route: string, method: string, statuses: readonly number[] = HTTP_STATUSES): void {
+    httpDuration.zero({ route });
+    for (const status of statuses) httpChild(route, method, status).count.inc(0);
+  }
+
   function setDegrade(mode: string, source: string): void {
     for (const m of DEGRADE_MODES) {
       for (const s of DEGRADE_SOURCES) degradeMode.labels(m, s).set(m === mode && s === source ? 1 : 0);
@@ -142,6 +162,7 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
   return {
     registry,
     httpChild,
+    knownRoute,
     ttft,
     interToken,
     e2eByOutcome,
@@ -166,6 +187,10 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
       outstanding = probe;
     },
     workerAttempts,
+    /** Counts one dispatch attempt by how it ended. */
+    workerAttempt(result: WorkerAttemptResult) {
+      attemptChildren.get(result)!.inc();
+    },
     workerRestarts,
   };
 }
@@ -184,9 +209,16 @@ export interface MetricsPluginOptions {
 async function metricsPlugin(app: FastifyInstance, options: MetricsPluginOptions): Promise<void> {
   const metrics = options.metrics ?? createGatewayMetrics();
   app.decorate('metrics', metrics);
+  // Routes are known as they are added: their series exist before their first request. HEAD
+  // (Fastify's automatic twin of each GET) is left to appear when used, since it would double them
+  // for a method monitors rarely send.
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') metrics.knownRoute(route.url, method);
+  });
+  for (const method of ['GET', 'POST']) metrics.knownRoute(UNMATCHED_ROUTE, method, [404]);
   // A callback hook, not an async one: an async hook costs a promise per request.
   app.addHook('onResponse', (request, reply, done) => {
-    const child = metrics.httpChild(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
+    const child = metrics.httpChild(request.routeOptions.url ?? UNMATCHED_ROUTE, request.method, reply.statusCode);
     child.count.inc();
     child.duration.observe(reply.elapsedTime / 1000);
     done();
