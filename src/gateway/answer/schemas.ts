@@ -16,6 +16,16 @@ const stop = z.union([
   z.string().min(1).max(256),
   z.array(z.string().min(1).max(256)).max(MAX_STOP_SEQUENCES, `at most ${MAX_STOP_SEQUENCES} stop sequences`),
 ]);
+/** Knowledge-base entries in the prompt (answer/knowledge.ts): off, on, or on with its own limits. */
+const knowledge = z.union([
+  z.boolean(),
+  z
+    .object({
+      top_k: z.number().int().min(1).max(8).optional(),
+      min_score: z.number().min(0).max(1_000_000).optional(),
+    })
+    .strict(),
+], { error: 'expected true, false or {"top_k": 1..8, "min_score": number}' });
 const zeroOnly = (field: string) => z.number().refine((v) => v === 0, `${field} is not supported (only 0)`);
 
 /** The last message must be the user's, with something in it. */
@@ -43,6 +53,7 @@ export function requestSchemas(limits: { maxTokensLimit: number }) {
       temperature: temperature.optional(),
       top_p: topP.optional(),
       stream: z.boolean().optional(),
+      knowledge: knowledge.optional(),
     })
     .strict()
     .superRefine((b, ctx) => lastMessageFromUser(b.messages, ctx));
@@ -82,6 +93,8 @@ export function requestSchemas(limits: { maxTokensLimit: number }) {
       max_completion_tokens: maxTokens.nullish(),
       logprobs: z.boolean().nullish(),
       top_logprobs: z.number().int().min(0).max(MAX_LOGPROBS).nullish(),
+      /** An extension beyond OpenAI's API. */
+      knowledge: knowledge.nullish(),
     })
     .strict()
     .superRefine((b, ctx) => {
