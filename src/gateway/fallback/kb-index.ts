@@ -14,9 +14,9 @@
  * questions/s, built in 0.37 s, 2.1 MB; the same best entry and score for all 2,000 questions.
  * Another library would score differently, and `knowledgeBase.minScore` would lose its meaning.
  *
- * Layout: every term's postings are one slice of three arrays of a shared pool (entry number,
- * ascending; the term's whole weight in that entry, the boosted field scores summed; the term's
- * frequency in each field). Entries holding all the query words are found by intersecting
+ * Layout: every term's postings are one slice of three arrays of a chunk of a shared pool
+ * (entry number, ascending; the term's whole weight in that entry, the boosted field scores
+ * summed; the term's frequency in each field). Entries holding all the query words are found by intersecting
  * postings, rarest first; otherwise each query term's slice is added into a reused score
  * accumulator that remembers the entries it touched. A query allocates nothing but its words
  * (and, past 32 distinct words, one array view to sort them). Sums are taken in query order, as
@@ -29,8 +29,11 @@
  * removal costs what its own words cost, and a query pays once for each stale term it uses.
  * Entry numbers only grow (a replaced entry is removed and added again), so a new entry's
  * postings are appended at the end of its terms' slices. A slice that is full moves to the end
- * of the pool with twice its room; the pool doubles when full, or is compacted when more than
- * half of it is holes. A removed entry is a tombstone: the document frequencies drop at once and
+ * of the newest chunk with twice its room (the last slice of that chunk grows where it is); when
+ * the newest chunk is full a new one is made, so no change ever copies the whole pool. The room
+ * left behind by moved slices is never more than the slices own (each move doubles), and a
+ * slice's room does not grow while replacements keep its length. A removed entry is a
+ * tombstone: the document frequencies drop at once and
  * its postings are dropped from a slice when the slice's weights are recomputed, which happens
  * before any query reads it.
  */
@@ -98,14 +101,16 @@ export class KbIndex {
   /** The index version the term's weights were computed at. */
   private tVersion: Float64Array;
 
-  // The postings pool.
-  private pDoc: Int32Array;
-  private pWeight: Float64Array;
-  /** Per posting, the term's frequency in each field (posting · nf + field). */
-  private pTf: Uint16Array;
-  private poolUsed = 0;
-  /** Pool room no slice owns any more (left behind by moved slices). */
-  private poolHoles = 0;
+  /** The chunk of the pool that holds the term's slice. */
+  private tChunk: Int32Array;
+
+  // The postings pool, in chunks: entry numbers, weights, and per posting the term's frequency
+  // in each field (posting · nf + field). New slices go into the last chunk.
+  private readonly cDoc: Int32Array[] = [];
+  private readonly cWeight: Float64Array[] = [];
+  private readonly cTf: Uint16Array[] = [];
+  /** Postings of the last chunk given to slices so far. */
+  private used = 0;
 
   // Per entry (indexed by entry number).
   private docs = 0;
@@ -189,11 +194,11 @@ export class KbIndex {
     this.tDf = new Int32Array(termCapacity);
     this.tFieldDf = new Int32Array(termCapacity * nf);
     this.tVersion = new Float64Array(termCapacity);
-    // Room for additions: a slice that grows moves to the end of the pool.
-    const poolCapacity = Math.max(1024, total + (total >> 2));
-    this.pDoc = new Int32Array(poolCapacity);
-    this.pWeight = new Float64Array(poolCapacity);
-    this.pTf = new Uint16Array(poolCapacity * nf);
+    this.tChunk = new Int32Array(termCapacity);
+    // Room for additions: a slice that grows moves to the end of the chunk.
+    this.newChunk(Math.max(1024, total + (total >> 2)), true);
+    const pDoc = this.cDoc[0]!;
+    const pTf = this.cTf[0]!;
     let p = 0;
     for (let t = 0; t < terms; t++) {
       const docs = docsOf[t]!;
@@ -203,16 +208,16 @@ export class KbIndex {
       this.tCapacity[t] = docs.length;
       this.tDf[t] = docs.length;
       for (let i = 0; i < docs.length; i++, p++) {
-        this.pDoc[p] = docs[i]!;
+        pDoc[p] = docs[i]!;
         for (let f = 0; f < nf; f++) {
           const tf = tfs[i * nf + f]!;
-          this.pTf[p * nf + f] = Math.min(tf, MAX_TF);
+          pTf[p * nf + f] = Math.min(tf, MAX_TF);
           if (tf > 0) this.tFieldDf[t * nf + f]! += 1;
         }
       }
       this.weigh(t);
     }
-    this.poolUsed = p;
+    this.used = p;
 
     this.score = new Float64Array(docCapacity);
     this.matched = new Int32Array(docCapacity);
@@ -255,13 +260,14 @@ export class KbIndex {
         let t = this.termIds.get(term);
         if (t === undefined) t = this.newTerm(term);
         let p = this.tStart[t]! + this.tLength[t]! - 1;
-        if (this.tLength[t] === 0 || this.pDoc[p] !== doc) {
+        if (this.tLength[t] === 0 || this.cDoc[this.tChunk[t]!]![p] !== doc) {
           p = this.append(t, doc);
           this.tDf[t]! += 1;
         }
+        const tfs = this.cTf[this.tChunk[t]!]!;
         const at = p * nf + f;
-        if (this.pTf[at] === 0) this.tFieldDf[t * nf + f]! += 1;
-        if (this.pTf[at]! < MAX_TF) this.pTf[at]! += 1;
+        if (tfs[at] === 0) this.tFieldDf[t * nf + f]! += 1;
+        if (tfs[at]! < MAX_TF) tfs[at]! += 1;
       }
     }
     this.alive[doc] = 1;
@@ -383,7 +389,8 @@ export class KbIndex {
 
   /** One term: its weights are the scores (postings in entry order, so the first of equals stays). */
   private collectOne(t: number): void {
-    const { pDoc, pWeight } = this;
+    const pDoc = this.cDoc[this.tChunk[t]!]!;
+    const pWeight = this.cWeight[this.tChunk[t]!]!;
     for (let p = this.tStart[t]!, end = p + this.tLength[t]!; p < end; p++) {
       // Cheaper than `offer` for the many postings that cannot enter a full top k.
       if (this.topCount === this.topK && pWeight[p]! <= this.topScore[this.topCount - 1]!) continue;
@@ -398,7 +405,7 @@ export class KbIndex {
    * them all, or so many do that adding up all postings (`accumulate`) is cheaper than the lookups.
    */
   private collectWithAll(m: number): boolean {
-    const { queryTerms: q, byDf, tStart, tLength, pDoc, candidates } = this;
+    const { queryTerms: q, byDf, tStart, tLength, tChunk, cDoc, candidates } = this;
     let postings = 0;
     for (let i = 0; i < m; i++) {
       byDf[i] = tLength[q[i]!]! * POSITIONS + i;
@@ -407,9 +414,11 @@ export class KbIndex {
     sortPrefix(byDf, m);
     const rarest = q[byDf[0]! % POSITIONS]!;
     let n = 0;
-    for (let p = tStart[rarest]!, end = p + tLength[rarest]!; p < end; p++) candidates[n++] = pDoc[p]!;
+    const rarestDocs = cDoc[tChunk[rarest]!]!;
+    for (let p = tStart[rarest]!, end = p + tLength[rarest]!; p < end; p++) candidates[n++] = rarestDocs[p]!;
     for (let j = 1; j < m && n > 0; j++) {
       const t = q[byDf[j]! % POSITIONS]!;
+      const pDoc = cDoc[tChunk[t]!]!;
       const end = tStart[t]! + tLength[t]!;
       let from = tStart[t]!;
       let kept = 0;
@@ -429,7 +438,8 @@ export class KbIndex {
       let sum = 0;
       for (let i = 0; i < m; i++) {
         const t = q[i]!;
-        sum += this.pWeight[lowerBound(pDoc, tStart[t]!, tStart[t]! + tLength[t]!, doc)]!;
+        const c = tChunk[t]!;
+        sum += this.cWeight[c]![lowerBound(cDoc[c]!, tStart[t]!, tStart[t]! + tLength[t]!, doc)]!;
       }
       this.offer(doc, sum * m);
     }
@@ -444,10 +454,12 @@ export class KbIndex {
    * allowed it, and scoring the remaining candidates by lookups made this path 5 times slower.)
    */
   private accumulate(m: number): void {
-    const { queryTerms: q, score, matched, touched, pDoc, pWeight, tStart, tLength } = this;
+    const { queryTerms: q, score, matched, touched, tStart, tLength } = this;
     let nTouched = 0;
     for (let i = 0; i < m; i++) {
       const t = q[i]!;
+      const pDoc = this.cDoc[this.tChunk[t]!]!;
+      const pWeight = this.cWeight[this.tChunk[t]!]!;
       for (let p = tStart[t]!, end = p + tLength[t]!; p < end; p++) {
         const doc = pDoc[p]!;
         const count = matched[doc]!;
@@ -483,7 +495,9 @@ export class KbIndex {
   private refresh(t: number): void {
     if (this.tVersion[t] === this.version) return;
     const nf = this.nf;
-    const { pDoc, pTf, alive } = this;
+    const { alive } = this;
+    const pDoc = this.cDoc[this.tChunk[t]!]!;
+    const pTf = this.cTf[this.tChunk[t]!]!;
     const start = this.tStart[t]!;
     const length = this.tLength[t]!;
     if (length !== this.tDf[t]) {
@@ -505,7 +519,10 @@ export class KbIndex {
   private weigh(t: number): void {
     const nf = this.nf;
     const n = this.live;
-    const { pDoc, pTf, pWeight, fieldLength, avgFieldLength, boosts } = this;
+    const { fieldLength, avgFieldLength, boosts } = this;
+    const pDoc = this.cDoc[this.tChunk[t]!]!;
+    const pTf = this.cTf[this.tChunk[t]!]!;
+    const pWeight = this.cWeight[this.tChunk[t]!]!;
     const start = this.tStart[t]!;
     const end = start + this.tLength[t]!;
     const idfs = this.idfScratch(nf);
@@ -540,18 +557,20 @@ export class KbIndex {
       this.tDf = grow(this.tDf, cap);
       this.tFieldDf = grow(this.tFieldDf, cap * this.nf);
       this.tVersion = grow(this.tVersion, cap);
+      this.tChunk = grow(this.tChunk, cap);
       this.queryTerms = new Int32Array(cap);
       this.byDf = new Float64Array(cap);
       this.seenAt = grow(this.seenAt, cap);
     }
     this.termIds.set(term, t);
-    this.tStart[t] = this.poolUsed;
+    this.tChunk[t] = this.cDoc.length - 1;
+    this.tStart[t] = this.used;
     // A new term is stale at once: its weights come with the first query that uses it.
     this.tVersion[t] = -1;
     return t;
   }
 
-  /** Appends a posting for `doc` (frequencies zero) to term t's slice; returns its position. */
+  /** Appends a posting for `doc` (frequencies zero) to term t's slice; returns its position in the term's chunk. */
   private append(t: number, doc: number): number {
     const nf = this.nf;
     let start = this.tStart[t]!;
@@ -559,63 +578,40 @@ export class KbIndex {
     const capacity = this.tCapacity[t]!;
     if (length === capacity) {
       const room = Math.max(4, capacity * 2);
-      this.reserve(room);
-      // `reserve` may have compacted the pool and moved the slice. The last slice of the pool
-      // grows where it is; any other moves to the end.
-      start = this.tStart[t]!;
-      if (start + capacity === this.poolUsed) {
-        this.poolUsed = start + room;
+      const last = this.cDoc.length - 1;
+      if (this.tChunk[t] === last && start + capacity === this.used && start + room <= this.cDoc[last]!.length) {
+        this.used = start + room;
       } else {
-        const to = this.poolUsed;
-        this.pDoc.copyWithin(to, start, start + length);
-        this.pWeight.copyWithin(to, start, start + length);
-        this.pTf.copyWithin(to * nf, start * nf, (start + length) * nf);
-        this.poolHoles += this.tCapacity[t]!;
-        this.tStart[t] = to;
-        this.poolUsed = to + room;
-        start = to;
+        if (this.used + room > this.cDoc[last]!.length) this.newChunk(room);
+        const from = this.tChunk[t]!;
+        const to = this.cDoc.length - 1;
+        const at = this.used;
+        this.cDoc[to]!.set(this.cDoc[from]!.subarray(start, start + length), at);
+        this.cWeight[to]!.set(this.cWeight[from]!.subarray(start, start + length), at);
+        this.cTf[to]!.set(this.cTf[from]!.subarray(start * nf, (start + length) * nf), at * nf);
+        this.tChunk[t] = to;
+        this.tStart[t] = at;
+        this.used = at + room;
+        start = at;
       }
       this.tCapacity[t] = room;
     }
+    const c = this.tChunk[t]!;
     const p = start + length;
-    this.pDoc[p] = doc;
-    this.pWeight[p] = 0;
-    this.pTf.fill(0, p * nf, p * nf + nf);
+    this.cDoc[c]![p] = doc;
+    this.cWeight[c]![p] = 0;
+    this.cTf[c]!.fill(0, p * nf, p * nf + nf);
     this.tLength[t] = length + 1;
     return p;
   }
 
-  /** Makes room for `room` postings at the end of the pool: compacts it when it is mostly holes, else doubles it. */
-  private reserve(room: number): void {
-    if (this.poolUsed + room <= this.pDoc.length) return;
-    const nf = this.nf;
-    if (this.poolHoles <= this.poolUsed / 2) {
-      const size = Math.max(this.pDoc.length * 2, this.poolUsed + room);
-      this.pDoc = grow(this.pDoc, size);
-      this.pWeight = grow(this.pWeight, size);
-      this.pTf = grow(this.pTf, size * nf);
-      return;
-    }
-    // Every slice keeps its room; the holes go. What the slices own is what is used less the holes.
-    const size = Math.max(this.pDoc.length, 2 * (this.poolUsed - this.poolHoles + room));
-    const pDoc = new Int32Array(size);
-    const pWeight = new Float64Array(size);
-    const pTf = new Uint16Array(size * nf);
-    let p = 0;
-    for (let t = 0; t < this.terms; t++) {
-      const start = this.tStart[t]!;
-      const length = this.tLength[t]!;
-      pDoc.set(this.pDoc.subarray(start, start + length), p);
-      pWeight.set(this.pWeight.subarray(start, start + length), p);
-      pTf.set(this.pTf.subarray(start * nf, (start + length) * nf), p * nf);
-      this.tStart[t] = p;
-      p += this.tCapacity[t]!;
-    }
-    this.pDoc = pDoc;
-    this.pWeight = pWeight;
-    this.pTf = pTf;
-    this.poolUsed = p;
-    this.poolHoles = 0;
+  /** A new last chunk with room for `room` postings; after the first, a quarter of a million at least (a few MB). */
+  private newChunk(room: number, first = false): void {
+    const size = first ? room : Math.max(CHUNK_POSTINGS, room);
+    this.cDoc.push(new Int32Array(size));
+    this.cWeight.push(new Float64Array(size));
+    this.cTf.push(new Uint16Array(size * this.nf));
+    this.used = 0;
   }
 
   private ensureDocs(n: number): void {
@@ -638,6 +634,9 @@ function grow<T extends TypedArray>(a: T, length: number): T {
   out.set(a as never);
   return out;
 }
+
+/** Postings of a chunk made after the first (16 bytes each with two fields). */
+const CHUNK_POSTINGS = 1 << 18;
 
 /** How many postings one binary-search lookup is worth, in time (see `collectWithAll`). */
 const LOOKUP_COST = 8;
