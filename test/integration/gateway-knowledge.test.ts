@@ -381,3 +381,21 @@ test('a change made while Redis is down holds on that replica, and is shared onc
   assert.ok(await until(() => g2.knowledge.kb.get('offline-1') !== undefined, 10_000), 'the other replica has it once Redis is back');
   assert.equal(g1.knowledge.store, 'redis');
 });
+
+test('the OpenAPI page documents the knowledge routes and fields from their schemas', async (t) => {
+  const app = await gateway(t);
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json() as {
+    paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> }; parameters?: { name: string }[] }>>;
+  };
+  const post = doc.paths['/admin/knowledge']!.post!;
+  const body = post.requestBody!.content['application/json']!.schema as unknown as { properties: { entries: { maxItems: number; items: { properties: Record<string, { maxLength?: number }>; required: string[] } } } };
+  assert.equal(body.properties.entries.maxItems, 1000);
+  assert.deepEqual(Object.keys(body.properties.entries.items.properties).sort(), ['answer', 'detail', 'id', 'question', 'source']);
+  assert.deepEqual(body.properties.entries.items.required.sort(), ['answer', 'question']);
+  assert.equal(body.properties.entries.items.properties.answer!.maxLength, 20_000);
+  assert.deepEqual(doc.paths['/admin/knowledge']!.get!.parameters!.map((p) => p.name).sort(), ['limit', 'q']);
+  assert.deepEqual(doc.paths['/admin/knowledge/{id}']!.delete!.parameters!.map((p) => p.name), ['id']);
+  for (const route of ['/v1/chat', '/v1/chat/completions']) {
+    assert.ok('knowledge' in doc.paths[route]!.post!.requestBody!.content['application/json']!.schema.properties, route);
+  }
+});
