@@ -129,3 +129,12 @@ test('a first entry too long for the budget alone is cut; one that cannot be cut
   assert.deepEqual(q.sources, []);
   assert.equal(q.generate.messages!.length, 1);
 });
+
+test('a question of a megabyte is searched by its start', () => {
+  const augmenter = new KnowledgeAugmenter(new KnowledgeBase(ENTRIES), counterOf(UPPER_BOUND_COUNTER), SETTINGS);
+  const t0 = performance.now();
+  const p = augmenter.augment(plan(`公司拖欠工资${'怎么办'.repeat(300_000)}`), true);
+  assert.deepEqual(p.sources!.map((s) => s.id), ['kb-wage']);
+  assert.ok(performance.now() - t0 < 2000, 'far from the seconds a whole megabyte takes to segment');
+  assert.deepEqual(augmenter.augment(plan(`${'xyz '.repeat(600)}公司拖欠工资`), true).sources, [], 'words past the start are not searched');
+});
