@@ -12,7 +12,10 @@
  * rotating order after a warm-up; segmenting the question alone; how many questions reach the
  * gateway's default `minScore` (20), the related ones and the unrelated ones apart. Also checks
  * that the index and MiniSearch find the same best entry (or one MiniSearch scores exactly as
- * well) with the same score. Prints a table, then one JSON line.
+ * well) with the same score. Then live changes on an index of L entries (`--live-entries`,
+ * 100,000): the latency of adding one entry (segmenting it included), of replacing one and of
+ * deleting one, and what a search costs on the unchanged index next to the first search after an
+ * addition (which recomputes the weights of the terms it uses). Prints a table, then one JSON line.
  */
 import { parseArgs } from 'node:util';
 import { KnowledgeBase, segmentWords } from '../src/gateway/fallback/knowledge-base.js';
@@ -27,6 +30,8 @@ const { values: args } = parseArgs({
     entries: { type: 'string', default: '10000' },
     questions: { type: 'string', default: '2000' },
     rounds: { type: 'string', default: '3' },
+    'live-entries': { type: 'string', default: '100000' },
+    changes: { type: 'string', default: '500' },
   },
 });
 const ENTRIES = Number(args.entries);
@@ -36,6 +41,8 @@ const ROUNDS = Number(args.rounds);
 const MIN_SCORE = 20;
 
 type Match = { id: string; score: number } | null;
+const LIVE_ENTRIES = Number(args['live-entries']);
+const CHANGES = Number(args.changes);
 
 interface Searcher {
   name: string;
@@ -227,4 +234,74 @@ for (const row of rows) console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(
 console.log('');
 console.log(`jieba's dictionary (once per process, not in the memory column): loaded in ${f(dictionary.loadMs, 0)} ms, +${f(dictionary.rssMB, 0)} MB resident`);
 console.log(`same best entry (or an exact tie) and score as MiniSearch: ${agree}/${QUESTIONS}; largest relative score difference ${maxRelDiff.toExponential(1)}`);
-console.log(JSON.stringify({ entries: ENTRIES, questions: QUESTIONS, rounds: ROUNDS, dictionary, measured, ratio: { icuOverJieba, miniOverIndex }, agree, maxRelDiff }));
+
+// Live changes on a large index: what one change costs, and what it costs the next search.
+indexes.length = 0;
+const liveEntries = generateKnowledgeBase(LIVE_ENTRIES, 42);
+const fresh = generateKnowledgeBase(CHANGES * 2, 43);
+const liveQuestions = generateQuestions(liveEntries, CHANGES, 8);
+const beforeLive = memory();
+const liveStart = performance.now();
+const live = new KnowledgeBase(liveEntries, { cacheLimit: 0 });
+const liveBuildMs = performance.now() - liveStart;
+const liveMemoryMB = (memory() - beforeLive) / 2 ** 20;
+const timed = (fn: () => void): number => {
+  const t0 = performance.now();
+  fn();
+  return (performance.now() - t0) * 1000;
+};
+const summary = (us: number[]) => {
+  const sorted = Float64Array.from(us).sort();
+  return { p50Us: percentile(sorted, 50), p99Us: percentile(sorted, 99), maxUs: sorted[sorted.length - 1]! };
+};
+// Warm-up: the first changes and searches compile the paths (and the build's garbage is collected).
+for (const q of liveQuestions.slice(0, 200)) live.search(q, 3);
+const warm = generateKnowledgeBase(100, 44);
+live.upsert(warm);
+live.remove(warm.map((e) => e.id));
+gc?.();
+const searchUnchanged: number[] = [];
+const adds: number[] = [];
+const searchAfterAdd: number[] = [];
+const replaces: number[] = [];
+const deletes: number[] = [];
+for (let i = 0; i < CHANGES; i++) {
+  const q = liveQuestions[i]!;
+  // The same question before and after an addition: the second search recomputes its terms.
+  live.search(q, 3);
+  searchUnchanged.push(timed(() => live.search(q, 3)));
+  const entry = fresh[i]!;
+  adds.push(timed(() => live.upsert([entry])));
+  searchAfterAdd.push(timed(() => live.search(q, 3)));
+  const replacement = { ...fresh[CHANGES + i]!, id: liveEntries[i]!.id };
+  replaces.push(timed(() => live.upsert([replacement])));
+  const gone = liveEntries[LIVE_ENTRIES - 1 - i]!.id;
+  deletes.push(timed(() => live.remove([gone])));
+}
+const changes = {
+  entries: LIVE_ENTRIES,
+  changes: CHANGES,
+  buildMs: liveBuildMs,
+  memoryMB: liveMemoryMB,
+  add: summary(adds),
+  replace: summary(replaces),
+  delete: summary(deletes),
+  searchUnchanged: summary(searchUnchanged),
+  searchAfterAdd: summary(searchAfterAdd),
+  finalSize: live.size,
+};
+console.log('');
+console.log(`live changes on ${LIVE_ENTRIES} generated entries (built in ${f(liveBuildMs / 1000, 2)} s, ${f(liveMemoryMB)} MB), ${CHANGES} of each, top 3:`);
+const liveRows: string[][] = [['operation', 'p50 µs', 'p99 µs', 'max µs']];
+for (const [name, m] of [
+  ['add one entry', changes.add],
+  ['replace one entry', changes.replace],
+  ['delete one entry', changes.delete],
+  ['search, unchanged index', changes.searchUnchanged],
+  ['first search after an addition', changes.searchAfterAdd],
+] as const) {
+  liveRows.push([name, f(m.p50Us), f(m.p99Us), f(m.maxUs)]);
+}
+const liveWidths = liveRows[0]!.map((_, c) => Math.max(...liveRows.map((row) => row[c]!.length)));
+for (const row of liveRows) console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(liveWidths[c]!) : cell.padStart(liveWidths[c]!))).join('  '));
+console.log(JSON.stringify({ entries: ENTRIES, questions: QUESTIONS, rounds: ROUNDS, dictionary, measured, ratio: { icuOverJieba, miniOverIndex }, agree, maxRelDiff, changes }));

@@ -170,6 +170,16 @@ interface Parsed {
  * and `reply` are required, `question` and `is_best` optional, others ignored).
  */
 export async function* readLawzhidaoCsv(path: string, options: ReadCsvOptions = {}): AsyncGenerator<LawzhidaoRow> {
+  await checkInputFile(path);
+  yield* readRows(() => createReadStream(path), path, options);
+}
+
+/** Reads a lawzhidao CSV held in memory (a request body) as `readLawzhidaoCsv` reads a file; `name` is what errors call it. */
+export async function* readLawzhidaoCsvBytes(bytes: Uint8Array, name: string, options: ReadCsvOptions = {}): AsyncGenerator<LawzhidaoRow> {
+  yield* readRows(() => [Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)], name, options);
+}
+
+async function* readRows(open: () => Iterable<Buffer> | AsyncIterable<Buffer>, path: string, options: ReadCsvOptions): AsyncGenerator<LawzhidaoRow> {
   const maxRecordChars = options.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS;
   const state: { encoding: CsvEncoding } = { encoding: 'utf8' };
   let linesBefore = 0;
@@ -216,9 +226,8 @@ export async function* readLawzhidaoCsv(path: string, options: ReadCsvOptions = 
   };
   const parser = parse(csvOptions);
 
-  await checkInputFile(path);
   const piping = pipeline(
-    decodeText(createReadStream(path), options.encoding ?? 'auto', (e) => {
+    decodeText(toAsync(open()), options.encoding ?? 'auto', (e) => {
       state.encoding = e;
       options.onEncoding?.(e);
     }, options.onProgress ?? (() => {})),
@@ -262,6 +271,10 @@ export async function* readLawzhidaoCsv(path: string, options: ReadCsvOptions = 
   if (columns === null) {
     throw new AppError('INVALID_DATA', `${path} is empty: expected a header ${CSV_COLUMNS.join(',')}`, { param: 'header' });
   }
+}
+
+async function* toAsync(chunks: Iterable<Buffer> | AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield* chunks;
 }
 
 function readHeader(fields: string[]): Map<string, number> {

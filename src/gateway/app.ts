@@ -15,8 +15,9 @@
  *   redis       redis                                            -
  *   auth        apiAuth, adminAuth, authenticate, requireAdmin   -
  *   workers     pool, breaker                                    metrics
- *   fallback    fallback, degrade                                metrics, redis
- *   answers     answerer, answerHooks, prompts, requestSchemas   metrics, workers, fallback
+ *   fallback    fallback, degrade, knowledge                     metrics, redis
+ *   answers     answerer, answerHooks, prompts, augmenter,       metrics, workers, fallback
+ *               requestSchemas
  *   docs        (/docs)
  *   limiter     limiter, request.ratelimit (the /v1 scope only)  (given explicitly)
  */
@@ -39,6 +40,7 @@ import redisPlugin, { type RedisClient } from './plugins/redis.js';
 import workersPlugin from './plugins/workers.js';
 import adminRoutes from './routes/admin.js';
 import answerRoutes from './routes/answers.js';
+import knowledgeRoutes from './routes/knowledge.js';
 import modelRoutes from './routes/models.js';
 import opsRoutes from './routes/ops.js';
 import tokenizeRoutes from './routes/tokenize.js';
@@ -95,7 +97,13 @@ async function gatewayApp(app: FastifyInstance, options: GatewayAppOptions): Pro
   await app.register(redisPlugin, { config: config.redis, client: options.redis });
   await app.register(authPlugin, { auth: config.auth });
   await app.register(workersPlugin, { workers: config.workers, breaker: config.breaker, modelName: config.model.name });
-  await app.register(fallbackPlugin, { knowledgeBase: config.knowledgeBase, degrade: config.degrade, keyPrefix: config.redis.keyPrefix, fallback: options.fallback });
+  await app.register(fallbackPlugin, {
+    knowledgeBase: config.knowledgeBase,
+    degrade: config.degrade,
+    knowledge: config.knowledge,
+    keyPrefix: config.redis.keyPrefix,
+    fallback: options.fallback,
+  });
   await app.register(answersPlugin, { config, answerHooks: options.answerHooks });
   await app.register(docsPlugin);
 
@@ -119,6 +127,7 @@ async function gatewayApp(app: FastifyInstance, options: GatewayAppOptions): Pro
     await v1.register(tokenizeRoutes);
   });
   await app.register(adminRoutes);
+  await app.register(knowledgeRoutes);
 }
 
 /** The app as a plugin of the root instance (fastify-plugin: its decorators are the root's). */

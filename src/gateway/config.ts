@@ -13,6 +13,8 @@ export type DegradeMode = (typeof DEGRADE_MODES)[number];
 export const DEGRADE_SOURCES = ['kb', 'canned'] as const;
 export type DegradeSource = (typeof DEGRADE_SOURCES)[number];
 
+export const KNOWLEDGE_AUGMENT = ['off', 'on'] as const;
+
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/i, 'expected a SHA-256 hash in hex (64 characters)');
 const name = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : - only');
 
@@ -102,6 +104,20 @@ export const GatewayConfigSchema = z.object({
       path: z.string().default('data/sample/lawzhidao-sample.csv').describe('knowledge base (lawzhidao .csv or entries .jsonl); empty or missing: canned answers only'),
       minScore: z.number().min(0).default(20).describe('best match below this score gives the canned answer'),
       cannedPath: z.string().optional().describe('JSON file `{"unavailable": "...", "noMatch": "..."}` with canned answers; unset: built-in Chinese texts'),
+    })
+    .prefault({}),
+  knowledge: z
+    .object({
+      augment: z
+        .enum(KNOWLEDGE_AUGMENT)
+        .default('off')
+        .describe('what a chat request without a `knowledge` field gets: `on` puts the best-matching knowledge-base entries into its prompt, `off` nothing'),
+      topK: z.number().int().min(1).max(8).default(3).describe('entries put into a prompt at most, when the request does not say (`knowledge.top_k`)'),
+      minScore: z.number().min(0).default(20).describe('an entry scoring below this is not put into a prompt, when the request does not say (`knowledge.min_score`)'),
+      maxPromptTokens: z.number().int().min(32).max(32768).default(1024).describe('prompt tokens the knowledge turn may take at most; entries that do not fit are left out, the first one cut'),
+      refreshMs: z.number().int().min(50).default(500).describe('periodic re-read of knowledge changes in Redis, besides pub/sub'),
+      logLength: z.number().int().min(10).max(1000000).default(10000).describe('changes kept in the change log in Redis; a replica further behind reads all entries again'),
+      adminBodyLimitBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024).describe('largest body of `POST /admin/knowledge`; larger gets 413'),
     })
     .prefault({}),
   supervisor: z

@@ -1,7 +1,7 @@
 /**
- * One entry of the legal Q&A knowledge base that the gateway answers from when it degrades.
- * The data tools write these as JSONL (one object per line) from the lawzhidao CSV; the gateway
- * loads and indexes them.
+ * One entry of the legal Q&A knowledge base that the gateway retrieves into prompts and answers
+ * from when it degrades. The data tools write these as JSONL (one object per line) from the
+ * lawzhidao CSV; the gateway loads and indexes them, and takes more through its admin API.
  */
 import { z } from 'zod';
 
@@ -10,5 +10,7 @@ export const KnowledgeEntrySchema = z.object({
   title: z.string().min(1),
   question: z.string().default(''),
   reply: z.string().min(1),
+  /** Where the answer comes from (a statute, a document, an operator's note); entries added through the admin API may say. */
+  source: z.string().optional(),
 });
 export type KnowledgeEntry = z.infer<typeof KnowledgeEntrySchema>;

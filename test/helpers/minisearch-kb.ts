@@ -26,8 +26,7 @@ export interface ReferenceMatch {
 export class MiniSearchKnowledgeBase {
   private readonly index: MiniSearch<KnowledgeEntry>;
   private readonly df = new Map<string, number>();
-  private readonly maxDf: number;
-  readonly size: number;
+  private readonly byId = new Map<string, KnowledgeEntry>();
 
   constructor(entries: readonly KnowledgeEntry[]) {
     this.index = new MiniSearch<KnowledgeEntry>({
@@ -41,13 +40,55 @@ export class MiniSearchKnowledgeBase {
     const seen = new Set<string>();
     const unique = entries.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
     this.index.addAll(unique);
-    for (const e of unique) {
-      for (const term of new Set(segmentWords(`${e.title}\n${e.question}`).map((t) => t.toLowerCase()))) {
-        this.df.set(term, (this.df.get(term) ?? 0) + 1);
-      }
+    for (const e of unique) this.count(e, 1);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  private get maxDf(): number {
+    return Math.max(1, Math.floor(this.size * COMMON_TERM_SHARE));
+  }
+
+  private count(e: KnowledgeEntry, by: 1 | -1): void {
+    if (by === 1) this.byId.set(e.id, e);
+    else this.byId.delete(e.id);
+    for (const term of new Set(segmentWords(`${e.title}\n${e.question}`).map((t) => t.toLowerCase()))) {
+      const n = (this.df.get(term) ?? 0) + by;
+      if (n === 0) this.df.delete(term);
+      else this.df.set(term, n);
     }
-    this.size = unique.length;
-    this.maxDf = Math.max(1, Math.floor(unique.length * COMMON_TERM_SHARE));
+  }
+
+  /** Adds entries, replacing those whose id is known (MiniSearch's `remove`, then `add`). */
+  upsert(entries: readonly KnowledgeEntry[]): void {
+    for (const e of entries) {
+      const old = this.byId.get(e.id);
+      if (old) this.remove([e.id]);
+      this.index.add(e);
+      this.count(e, 1);
+    }
+  }
+
+  /** Removes entries by id (MiniSearch's `remove`, which takes the document as it was added). */
+  remove(ids: readonly string[]): void {
+    for (const id of ids) {
+      const old = this.byId.get(id);
+      if (!old) continue;
+      this.index.remove(old);
+      this.count(old, -1);
+    }
+  }
+
+  /** The first k results, as `{id, score}`. */
+  top(question: string, k: number): { id: string; score: number }[] {
+    return this.results(question).slice(0, k).map((r) => ({ id: String(r.id), score: r.score }));
+  }
+
+  /** Every result, as `{id, score}`, in MiniSearch's order. */
+  all(question: string): { id: string; score: number }[] {
+    return this.results(question).map((r) => ({ id: String(r.id), score: r.score }));
   }
 
   /** The best match, as the gateway's fallback used to take it (the first search result). */

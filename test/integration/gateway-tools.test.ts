@@ -45,6 +45,8 @@ const fence = (code: string, k: number) => (k % 2 === 0 ? `\`\`\`python\n${code}
 const SCRIPT = [
   ...golden.parse.map((c, k) => ({ match: `PARSE-${k}`, reply: `lookup\n${fence(c.code, k)}<|observation|>` })),
   ...golden.refuse.map((code, k) => ({ match: `REFUSE-${k}`, reply: `lookup\n${fence(code, k)}<|observation|>` })),
+  // Asked with knowledge on: the answer is a call, and names the entries it was given.
+  { match: '借钱不还', reply: `${CALL_577}<|observation|>` },
   { match: '两个条文', reply: `${CALL_577}<|assistant|>get_statute\n\`\`\`python\ntool_call(law='劳动合同法', article=47)\n\`\`\`<|observation|>` },
   // The second round of the loop answers the tool's result.
   { match: '违约责任条文', reply: ANSWER_577 },
@@ -197,5 +199,26 @@ test('several calls in one answer; parallel_tool_calls false keeps the first; to
   for (const choice of await both({ messages: ask('民法典第577条'), tools: [LOOKUP, STATUTE], tool_choice: { type: 'function', function: { name: 'get_statute' } } })) {
     assert.equal(choice.finish_reason, 'tool_calls');
     assert.equal((choice.message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall).function.name, 'get_statute');
+  }
+});
+
+test('knowledge and tools in one request: the answer has sources and tool_calls, plain and streamed', async () => {
+  for (const stream of [false, true]) {
+    const params = { model: MODEL, max_tokens: 200, messages: ask('朋友借钱不还怎么办？'), tools: [STATUTE], knowledge: true } as OpenAI.ChatCompletionCreateParamsNonStreaming;
+    let body: { choices: OpenAI.ChatCompletion.Choice[]; sources?: Array<{ id: string }> };
+    if (stream) {
+      const s = client.chat.completions.stream(params as unknown as Parameters<typeof client.chat.completions.stream>[0]);
+      let sources: Array<{ id: string }> | undefined;
+      s.on('chunk', (chunk) => {
+        sources ??= (chunk as unknown as { sources?: Array<{ id: string }> }).sources;
+      });
+      const done = await s.finalChatCompletion();
+      body = { choices: done.choices, ...(sources ? { sources } : {}) };
+    } else {
+      body = (await client.chat.completions.create(params)) as unknown as typeof body;
+    }
+    assert.equal(body.choices[0]!.finish_reason, 'tool_calls', `stream ${stream}`);
+    assert.deepEqual(JSON.parse((body.choices[0]!.message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall).function.arguments), { law: '民法典', article: 577 });
+    assert.ok(body.sources && body.sources.some((x) => x.id === 'kb-1'), `sources: ${JSON.stringify(body.sources)}`);
   }
 });

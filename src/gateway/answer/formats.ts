@@ -2,11 +2,25 @@
  * How an answer looks on the wire for each API: `/v1/chat` (ours), `/v1/chat/completions` and
  * `/v1/completions` (OpenAI's). One answer pipeline drives all three; a format only shapes
  * objects. Streaming sends `head` (if any), a `delta` per token event, the `tail` objects, then
- * `data: [DONE]`; a non-streamed answer is one `body`.
+ * `data: [DONE]`; a non-streamed answer is one `body`. The knowledge `sources` of an answer that
+ * asked for them are in the body, and in the first chunk of a stream (`/v1/chat` then starts
+ * with `{id, delta: "", sources}`).
  */
 import type { FinishReason, TokenLogprob, Usage } from '../../protocol/schemas.js';
-import type { Degraded } from '../fallback/knowledge-base.js';
 import type { OpenAIToolCall } from './tool-reply.js';
+import type { Degraded, KnowledgeMatch } from '../fallback/knowledge-base.js';
+
+/** A knowledge-base entry an answer was given with (answer/knowledge.ts). */
+export interface KnowledgeSource {
+  id: string;
+  question: string;
+  score: number;
+}
+
+/** The source an entry makes (its title is the question it answers; scores to three decimals, as `degraded` has them). */
+export function sourceOf(match: KnowledgeMatch): KnowledgeSource {
+  return { id: match.entry.id, question: match.entry.title, score: Math.round(match.score * 1000) / 1000 };
+}
 
 export interface AnswerMeta {
   id: string;
@@ -14,6 +28,8 @@ export interface AnswerMeta {
   model: string;
   adapter: string | null;
   degraded: Degraded | false;
+  /** The entries put into the prompt (or the fallback's entry); null when the request did not ask for knowledge. */
+  sources: KnowledgeSource[] | null;
   includeUsage: boolean;
   logprobs: boolean;
 }
@@ -52,10 +68,12 @@ function openaiFinish(f: AnswerFinish): 'stop' | 'length' | 'tool_calls' {
 }
 
 const extraDegraded = (meta: AnswerMeta) => (meta.degraded ? { degraded: meta.degraded } : {});
+/** An extension field of the JSON body and of a stream's first chunk. */
+const extraSources = (meta: AnswerMeta) => (meta.sources ? { sources: meta.sources } : {});
 
 export const chatFormat: AnswerFormat = {
   idPrefix: 'chat-',
-  head: () => null,
+  head: (meta) => (meta.sources ? { id: meta.id, delta: '', sources: meta.sources } : null),
   delta: (meta, text) => ({ id: meta.id, delta: text }),
   tail: (meta, finish, usage) => [
     { id: meta.id, model: meta.model, adapter: meta.adapter, finish_reason: finish, usage: usageOf(usage), degraded: meta.degraded },
@@ -68,6 +86,7 @@ export const chatFormat: AnswerFormat = {
     finish_reason: r.finish,
     usage: usageOf(r.usage),
     degraded: meta.degraded,
+    ...extraSources(meta),
   }),
 };
 
@@ -84,7 +103,7 @@ function chatLogprobs(lps: readonly TokenLogprob[]) {
 
 export const chatCompletionsFormat: AnswerFormat = {
   idPrefix: 'chatcmpl-',
-  head: (meta) => chunk(meta, { role: 'assistant', content: '' }, null, null),
+  head: (meta) => ({ ...chunk(meta, { role: 'assistant', content: '' }, null, null), ...extraSources(meta) }),
   delta: (meta, text, lps) => chunk(meta, { content: text }, meta.logprobs && lps ? chatLogprobs(lps) : null, null),
   tail: (meta, finish, usage) => {
     const out: object[] = [chunk(meta, {}, null, openaiFinish(finish))];
@@ -121,6 +140,7 @@ export const chatCompletionsFormat: AnswerFormat = {
     ],
     usage: usageOf(r.usage),
     ...extraDegraded(meta),
+    ...extraSources(meta),
   }),
   // Per call, as OpenAI streams them: its id, type and name with empty arguments, then the
   // arguments; the client puts each call together by its index.

@@ -19,7 +19,7 @@ import type { DispatchBreaker } from '../dispatch/breaker.js';
 import { Cancel } from '../dispatch/cancel.js';
 import type { DegradeSwitch } from '../fallback/degrade.js';
 import type { WorkerStream } from '../dispatch/dispatcher.js';
-import { deltaTemplate, type AnswerFinish, type AnswerFormat, type AnswerMeta } from './formats.js';
+import { deltaTemplate, sourceOf, type AnswerFinish, type AnswerFormat, type AnswerMeta, type KnowledgeSource } from './formats.js';
 import { ToolReply, type AnswerTools, type OpenAIToolCall } from './tool-reply.js';
 import type { Degraded, FallbackAnswer, FallbackAnswerer, FallbackReason } from '../fallback/knowledge-base.js';
 import type { GatewayMetrics } from '../plugins/metrics.js';
@@ -71,6 +71,8 @@ export interface AnswerPlan {
   generate: GenerateRequestInput;
   /** The text the knowledge base is searched with. */
   question: string;
+  /** The knowledge-base entries put into the prompt (answer/knowledge.ts); null or absent: not asked for. */
+  sources?: KnowledgeSource[] | null;
   stream: boolean;
   includeUsage: boolean;
   logprobs: boolean;
@@ -102,6 +104,11 @@ function fallbackReason(err: AppError): FallbackReason {
     default:
       return 'worker_failed';
   }
+}
+
+/** `x-knowledge-sources`: the ids of the sources, comma-separated (empty when none); absent when not asked for. */
+function setSourcesHeader(reply: FastifyReply, sources: KnowledgeSource[] | null): void {
+  if (sources) reply.header('x-knowledge-sources', sources.map((s) => s.id).join(','));
 }
 
 export class Answerer {
@@ -251,20 +258,25 @@ export class Answerer {
     return answer;
   }
 
-  private meta(request: FastifyRequest, plan: AnswerPlan, degraded: Degraded | false): AnswerMeta {
+  private meta(request: FastifyRequest, plan: AnswerPlan, degraded: Degraded | false, sources: KnowledgeSource[] | null): AnswerMeta {
     return {
       id: `${plan.format.idPrefix}${request.id}`,
       created: Math.floor(Date.now() / 1000),
       model: plan.model,
       adapter: plan.adapter ?? null,
       degraded,
+      sources,
       includeUsage: plan.includeUsage,
       logprobs: plan.logprobs,
     };
   }
 
   private sendFallback(request: FastifyRequest, reply: FastifyReply, plan: AnswerPlan, answer: FallbackAnswer): unknown {
-    const meta = this.meta(request, plan, answer.degraded);
+    // No model read the prompt's entries: the sources of a degraded answer are what its text is
+    // (the fallback's entry), or none for a canned text.
+    const sources = plan.sources ? (answer.match ? [sourceOf(answer.match)] : []) : null;
+    const meta = this.meta(request, plan, answer.degraded, sources);
+    setSourcesHeader(reply, sources);
     if (!plan.stream) {
       reply.header('x-degraded', answer.degraded.source).header('x-degraded-reason', answer.degraded.reason);
       return plan.format.body(meta, { text: answer.text, finish: 'stop', usage: ZERO_USAGE, logprobs: [] });
@@ -307,7 +319,9 @@ export class Answerer {
     startedAt: number,
     end: AnswerEnd,
   ): Promise<unknown> {
-    const meta = this.meta(request, plan, false);
+    const sources = plan.sources ?? null;
+    const meta = this.meta(request, plan, false, sources);
+    setSourcesHeader(reply, sources);
     const raw = plan.stream ? this.openSse(request, reply, false) : null;
     let text = '';
     const logprobs: TokenLogprob[] = [];

@@ -19,6 +19,16 @@ const stop = z.union([
   z.string().min(1).max(256),
   z.array(z.string().min(1).max(256)).max(MAX_STOP_SEQUENCES, `at most ${MAX_STOP_SEQUENCES} stop sequences`),
 ]);
+/** Knowledge-base entries in the prompt (answer/knowledge.ts): off, on, or on with its own limits. */
+const knowledge = z.union([
+  z.boolean(),
+  z
+    .object({
+      top_k: z.number().int().min(1).max(8).optional(),
+      min_score: z.number().min(0).max(1_000_000).optional(),
+    })
+    .strict(),
+], { error: 'expected true, false or {"top_k": 1..8, "min_score": number}' });
 const zeroOnly = (field: string) => z.number().refine((v) => v === 0, `${field} is not supported (only 0)`);
 
 /**
@@ -49,6 +59,7 @@ export function requestSchemas(limits: { maxTokensLimit: number }) {
       temperature: temperature.optional(),
       top_p: topP.optional(),
       stream: z.boolean().optional(),
+      knowledge: knowledge.optional(),
     })
     .strict()
     .superRefine((b, ctx) => lastMessageFromUser(b.messages, ctx));
@@ -105,6 +116,8 @@ export function requestSchemas(limits: { maxTokensLimit: number }) {
       tool_choice: z.unknown().optional(),
       /** false: at most one call comes back. */
       parallel_tool_calls: z.boolean().nullish(),
+      /** An extension beyond OpenAI's API. */
+      knowledge: knowledge.nullish(),
     })
     .strict()
     .superRefine((b, ctx) => {

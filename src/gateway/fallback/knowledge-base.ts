@@ -6,7 +6,9 @@
  * (src/shared/word-segmenter.ts, the evaluation's segmenter) for both the index and the query,
  * common words left out of the query (see `best`), answers cached per question. The best
  * match answers when its score reaches `minScore`; below it, or when the source is `canned`,
- * the canned text for the situation answers.
+ * the canned text for the situation answers. Entries are added, replaced and removed while the
+ * gateway serves (`upsert`, `remove`: the live store in live-knowledge.ts calls them); the index
+ * takes each change incrementally, and every change empties the cache.
  */
 import { existsSync } from 'node:fs';
 import { loadKnowledgeEntries, type KnowledgeSkip } from '../../data/knowledge-base.js';
@@ -28,6 +30,8 @@ export type Degraded =
 export interface FallbackAnswer {
   text: string;
   degraded: Degraded;
+  /** The entry that answered (source `kb`). */
+  match?: KnowledgeMatch;
 }
 
 export const CannedAnswersSchema = z
@@ -94,13 +98,14 @@ const FIELDS = [
 ] as const;
 
 export class KnowledgeBase {
-  private readonly entries: KnowledgeEntry[];
+  /** Entries by entry number; a removed one leaves a hole (entry numbers are never reused). */
+  private readonly entries: (KnowledgeEntry | undefined)[];
+  private readonly byId = new Map<string, number>();
   private readonly index: KbIndex;
   private readonly cache = new Map<string, KnowledgeMatch | null>();
   private readonly onSearch: ((cache: KnowledgeSearch) => void) | undefined;
   private readonly cacheLimit: number;
   private readonly segment: (text: string) => string[];
-  readonly size: number;
 
   constructor(entries: readonly KnowledgeEntry[], options: KnowledgeBaseOptions = {}) {
     // Ids repeat when a corpus lists several replies to one question; the first one wins.
@@ -109,20 +114,80 @@ export class KnowledgeBase {
     this.segment = options.segment ?? segmentWords;
     // The dictionary loads here even for an empty knowledge base, so no question waits for it.
     if (!options.segment) loadWordSegmenter();
-    this.index = new KbIndex(
-      FIELDS,
-      this.entries.map((e) => [this.segment(e.title), this.segment(e.question)]),
-      { commonTermShare: COMMON_TERM_SHARE },
-    );
-    this.size = this.entries.length;
+    this.entries.forEach((e, doc) => this.byId.set(e!.id, doc));
+    this.index = new KbIndex(FIELDS, this.entries.map((e) => this.documentOf(e!)), { commonTermShare: COMMON_TERM_SHARE });
     this.onSearch = options.onSearch;
     this.cacheLimit = options.cacheLimit ?? 10_000;
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  get(id: string): KnowledgeEntry | undefined {
+    const doc = this.byId.get(id);
+    return doc === undefined ? undefined : this.entries[doc];
+  }
+
+  /** The live entries, oldest first. */
+  *all(): IterableIterator<KnowledgeEntry> {
+    for (const e of this.entries) if (e) yield e;
+  }
+
+  /** The `limit` entries added last, newest first. */
+  latest(limit: number): KnowledgeEntry[] {
+    const out: KnowledgeEntry[] = [];
+    for (let doc = this.entries.length - 1; doc >= 0 && out.length < limit; doc--) {
+      const e = this.entries[doc];
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /**
+   * Adds entries, or replaces those whose id is known (removed, then added as new: the index
+   * scores as MiniSearch would after `remove` and `add`). An entry equal to the one it would
+   * replace changes nothing. Returns how many entries changed.
+   */
+  upsert(entries: readonly KnowledgeEntry[]): number {
+    let changed = 0;
+    for (const entry of entries) {
+      const old = this.get(entry.id);
+      if (old && sameEntry(old, entry)) continue;
+      if (old) this.removeDoc(this.byId.get(entry.id)!);
+      const doc = this.index.add(this.documentOf(entry));
+      this.entries[doc] = entry;
+      this.byId.set(entry.id, doc);
+      changed++;
+    }
+    if (changed > 0) this.cache.clear();
+    return changed;
+  }
+
+  /** Removes entries by id; unknown ids are skipped. Returns how many were removed. */
+  remove(ids: Iterable<string>): number {
+    let removed = 0;
+    for (const id of ids) {
+      const doc = this.byId.get(id);
+      if (doc === undefined) continue;
+      this.removeDoc(doc);
+      removed++;
+    }
+    if (removed > 0) this.cache.clear();
+    return removed;
+  }
+
+  private removeDoc(doc: number): void {
+    const entry = this.entries[doc]!;
+    this.index.remove(doc, this.documentOf(entry));
+    this.entries[doc] = undefined;
+    this.byId.delete(entry.id);
   }
 
   /**
    * The best match for a question, or null when nothing shares a word with it. Words no entry has
    * are dropped, then common words (unless nothing else is left); entries with all the remaining
-   * words are searched first, entries with any of them only when none has all (see `KbIndex.bestDoc`).
+   * words are searched first, entries with any of them only when none has all (see `KbIndex.shape`).
    */
   best(question: string): KnowledgeMatch | null {
     const cacheable = this.cacheLimit > 0 && question.length <= CACHE_MAX_QUESTION;
@@ -142,11 +207,27 @@ export class KnowledgeBase {
     }
     return match;
   }
+
+  /** The `k` best matches (at most 100), best first, by the same query shaping as `best`; not cached. */
+  /** An entry's indexed fields, in words. */
+  private documentOf(entry: KnowledgeEntry): string[][] {
+    return [this.segment(entry.title), this.segment(entry.question)];
+  }
+
+  search(question: string, k: number): KnowledgeMatch[] {
+    return this.index.search(this.segment(question), k).map((hit) => ({ entry: this.entries[hit.doc]!, score: hit.score }));
+  }
+}
+
+/** What the index holds of an entry: the words of its title and of its question. */
+
+function sameEntry(a: KnowledgeEntry, b: KnowledgeEntry): boolean {
+  return a.title === b.title && a.question === b.question && a.reply === b.reply && a.source === b.source;
 }
 
 export class FallbackAnswerer {
   constructor(
-    private readonly kb: KnowledgeBase,
+    readonly kb: KnowledgeBase,
     private readonly canned: CannedAnswers,
     private readonly minScore: number,
   ) {}
@@ -165,6 +246,7 @@ export class FallbackAnswerer {
     }
     return {
       text: match.entry.reply,
+      match,
       degraded: {
         source: 'kb',
         reason,

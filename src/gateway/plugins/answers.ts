@@ -1,12 +1,16 @@
 /**
  * What the answering routes run on: the answer pipeline (`app.answerer`) with its hooks
  * (`app.answerHooks`: the seam the token budget uses), the prompt-token counter (`app.prompts`:
- * the model's tokenizer, from a file or from the first healthy worker) and the request schemas
- * compiled once (`app.requestSchemas`). Closing drains the open answers first.
+ * the model's tokenizer, from a file or from the first healthy worker), the knowledge augmenter
+ * (`app.augmenter`, on the live knowledge base of the fallback plugin, counting with
+ * `app.prompts`) and the request schemas compiled once (`app.requestSchemas`). Closing drains the
+ * open answers first.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../../shared/config.js';
+import type { ChatMessage } from '../../protocol/schemas.js';
+import { KnowledgeAugmenter } from '../answer/knowledge.js';
 import { Answerer, type AnswerHooks } from '../answer/pipeline.js';
 import { requestSchemas, type RequestSchemas } from '../answer/schemas.js';
 import type { GatewayConfig } from '../config.js';
@@ -18,6 +22,8 @@ declare module 'fastify' {
     /** Per-answer hooks; plugins push theirs while registering (the limiter's token budget). */
     answerHooks: AnswerHooks[];
     prompts: PromptCounter;
+    /** Puts knowledge-base entries into chat plans that ask for them. */
+    augmenter: KnowledgeAugmenter;
     requestSchemas: RequestSchemas;
   }
 }
@@ -37,7 +43,12 @@ async function answersPlugin(app: FastifyInstance, options: AnswersPluginOptions
     logContent: config.logContent,
   });
   const prompts = new PromptCounter(app.log);
+  // A message's tokens as the token budget counts them: the template's cost of one message more.
+  const countMessage = (message: ChatMessage) =>
+    prompts.count({ id: '', max_tokens: 1, messages: [message] }) - prompts.count({ id: '', max_tokens: 1, messages: [] });
+  const augmenter = new KnowledgeAugmenter(app.knowledge.kb, countMessage, config.knowledge, app.metrics.knowledgeAugmented);
   app.decorate('answerer', answerer);
+  app.decorate('augmenter', augmenter);
   app.decorate('answerHooks', answerHooks);
   app.decorate('prompts', prompts);
   app.decorate('requestSchemas', requestSchemas(config.model));

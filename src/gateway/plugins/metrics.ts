@@ -95,6 +95,28 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
   // Bound once: a look-up is on the degraded hot path.
   const knowledgeBaseHit = knowledgeBaseSearches.labels('hit');
   const knowledgeBaseMiss = knowledgeBaseSearches.labels('miss');
+  let knowledgeProbe: () => { entries: number; shared: boolean } = () => ({ entries: 0, shared: false });
+  gauge(registry, {
+    name: 'gateway_knowledge_entries',
+    help: 'Entries in the knowledge base: the file, plus live additions, less deletions',
+    collect() {
+      this.set(knowledgeProbe().entries);
+    },
+  });
+  gauge(registry, {
+    name: 'gateway_knowledge_store_up',
+    help: '1 when knowledge changes are shared through Redis, 0 when they apply to this process only',
+    collect() {
+      this.set(knowledgeProbe().shared ? 1 : 0);
+    },
+  });
+  const knowledgeAugmentations = counter(registry, {
+    name: 'gateway_knowledge_augmentations_total',
+    help: 'Chat requests that asked for knowledge, by whether entries went into the prompt (added) or none matched (no_match)',
+    labels: { result: ['added', 'no_match'] },
+  });
+  const knowledgeAdded = knowledgeAugmentations.labels('added');
+  const knowledgeNoMatch = knowledgeAugmentations.labels('no_match');
   const workerHealthy = gauge(registry, {
     name: 'gateway_worker_healthy',
     help: '1 when the worker passed its last health check',
@@ -180,6 +202,14 @@ export function createGatewayMetrics(registry: Registry = createRegistry('gatewa
     /** Counts one knowledge base look-up (KnowledgeBase's `onSearch`). */
     knowledgeBaseSearch(cache: 'hit' | 'miss') {
       (cache === 'hit' ? knowledgeBaseHit : knowledgeBaseMiss).inc();
+    },
+    /** Where the knowledge base's size and store come from, read at scrape time. */
+    setKnowledgeProbe(probe: () => { entries: number; shared: boolean }) {
+      knowledgeProbe = probe;
+    },
+    /** Counts one chat request that asked for knowledge (KnowledgeAugmenter's `onAugment`). */
+    knowledgeAugmented(added: boolean) {
+      (added ? knowledgeAdded : knowledgeNoMatch).inc();
     },
     workerHealthy,
     /** Where the outstanding requests per worker come from, read at scrape time. */

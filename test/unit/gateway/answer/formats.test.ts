@@ -6,8 +6,8 @@ const TEXTS = ['', '借款', '"quoted" \\ back\\slash', 'line\nbreak\ttab', '\u0
 
 test('a streamed text delta from the template is byte for byte the format\'s own frame', () => {
   const metas: AnswerMeta[] = [
-    { id: 'chatcmpl-1', created: 1700000000, model: 'law-lora', adapter: 'law-lora', degraded: false, includeUsage: true, logprobs: false },
-    { id: 'x"y', created: 1, model: 'm\u0000"', adapter: null, degraded: false, includeUsage: false, logprobs: false },
+    { id: 'chatcmpl-1', created: 1700000000, model: 'law-lora', adapter: 'law-lora', degraded: false, sources: null, includeUsage: true, logprobs: false },
+    { id: 'x"y', created: 1, model: 'm\u0000"', adapter: null, degraded: false, sources: [{ id: 'kb-1', question: '借钱不还怎么办', score: 42.5 }], includeUsage: false, logprobs: false },
   ];
   for (const format of [chatFormat, chatCompletionsFormat, completionsFormat]) {
     for (const meta of metas) {

@@ -1,8 +1,9 @@
 /**
  * The knowledge base's own index against the MiniSearch search it replaced
  * (test/helpers/minisearch-kb.ts): for hundreds of questions on the sample CSV and on a generated
- * corpus, the same best entry (any of those MiniSearch scores exactly equal: ours takes the lowest
- * entry number, MiniSearch its insertion order) and the same score, so `minScore` keeps its meaning.
+ * corpus, also after additions, replacements and removals, the same best entry and top k (any of
+ * those MiniSearch scores exactly equal: ours takes the lowest entry number, MiniSearch its
+ * insertion order) and the same scores, so `minScore` keeps its meaning.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,8 +23,10 @@ interface Tally {
 }
 
 function compare(entries: readonly KnowledgeEntry[], questions: readonly string[]): Tally {
-  const ours = new KnowledgeBase(entries);
-  const reference = new MiniSearchKnowledgeBase(entries);
+  return compareWith(new KnowledgeBase(entries), new MiniSearchKnowledgeBase(entries), questions);
+}
+
+function compareWith(ours: KnowledgeBase, reference: MiniSearchKnowledgeBase, questions: readonly string[]): Tally {
   assert.equal(ours.size, reference.size);
   const tally: Tally = { and: 0, or: 0, none: 0, ties: 0 };
   for (const q of questions) {
@@ -93,4 +96,87 @@ test('equal scores go to the earlier entry', () => {
   assert.deepEqual(want?.tiedIds.sort(), ['x', 'y'], 'MiniSearch scores both the same');
   assert.equal(new KnowledgeBase(entries).best('试用期辞退')!.entry.id, 'x');
   assert.equal(new KnowledgeBase(entries.slice().reverse()).best('试用期辞退')!.entry.id, 'y');
+});
+
+/** Our top k against MiniSearch's results: the same scores, and at each place an entry MiniSearch scores exactly so. */
+function compareTop(ours: KnowledgeBase, reference: MiniSearchKnowledgeBase, questions: readonly string[], k: number): number {
+  let compared = 0;
+  for (const q of questions) {
+    const all = reference.all(q);
+    const got = ours.search(q, k);
+    assert.equal(got.length, Math.min(k, all.length), `results for ${JSON.stringify(q)}`);
+    for (let i = 0; i < got.length; i++) {
+      const want = all[i]!;
+      assert.ok(Math.abs(got[i]!.score - want.score) <= 1e-9 * Math.abs(want.score), `score ${i} for ${JSON.stringify(q)}: ${got[i]!.score} vs MiniSearch ${want.score}`);
+      const tied = all.filter((r) => r.score === want.score).map((r) => r.id);
+      assert.ok(tied.includes(got[i]!.entry.id), `place ${i} for ${JSON.stringify(q)}: ${got[i]!.entry.id}, MiniSearch ${tied.join(' or ')}`);
+    }
+    if (got.length > 1) compared++;
+  }
+  return compared;
+}
+
+test('the top k results equal MiniSearch’s first k, place by place', () => {
+  const entries = generateKnowledgeBase(1500, 9);
+  const ours = new KnowledgeBase(entries);
+  const reference = new MiniSearchKnowledgeBase(entries);
+  const questions = questionsOf(entries.slice(0, 60), 300);
+  for (const k of [1, 3, 8]) assert.ok(compareTop(ours, reference, questions, k) >= (k === 1 ? 0 : 200), `k = ${k}`);
+});
+
+test('after additions, replacements and removals, scores equal MiniSearch’s after the same add and remove calls', () => {
+  const start = generateKnowledgeBase(800, 21);
+  const ours = new KnowledgeBase(start);
+  const reference = new MiniSearchKnowledgeBase(start);
+  const fresh = generateKnowledgeBase(2400, 22);
+  let next = 0;
+  const live = new Set(start.map((e) => e.id));
+  for (let round = 0; round < 6; round++) {
+    // New entries (one at a time and in batches), replacements of existing ids, removals.
+    const added = fresh.slice(next, next + 300);
+    next += 300;
+    for (const e of added.slice(0, 20)) {
+      ours.upsert([e]);
+      reference.upsert([e]);
+    }
+    ours.upsert(added.slice(20));
+    reference.upsert(added.slice(20));
+    for (const e of added) live.add(e.id);
+    const ids = [...live];
+    const replaced = ids.filter((_, i) => i % 17 === round).map((id, i) => ({ ...fresh[(next + i) % fresh.length]!, id }));
+    ours.upsert(replaced);
+    reference.upsert(replaced);
+    const removed = ids.filter((_, i) => i % 5 === round % 5).slice(0, 200);
+    assert.equal(ours.remove(removed), removed.length);
+    reference.remove(removed);
+    for (const id of removed) live.delete(id);
+    assert.equal(ours.size, live.size);
+    assert.equal(reference.size, live.size);
+    const sample = [...live].slice(0, 40).map((id) => ours.get(id)!);
+    const questions = [...questionsOf(sample, 150), ...removed.slice(0, 20).map((id) => start.find((e) => e.id === id)?.title ?? '借条')];
+    const tally = compareWith(ours, reference, questions);
+    assert.ok(tally.and >= 50, `round ${round}: ${JSON.stringify(tally)}`);
+    compareTop(ours, reference, questions.slice(0, 100), 5);
+  }
+  for (const id of live) assert.ok(ours.get(id), id);
+});
+
+test('an index emptied and filled again scores as a fresh one; unknown and repeated removals change nothing', () => {
+  const entries = generateKnowledgeBase(300, 31);
+  const ours = new KnowledgeBase(entries);
+  const reference = new MiniSearchKnowledgeBase(entries);
+  assert.equal(ours.remove(['no-such-id']), 0);
+  ours.remove(entries.map((e) => e.id));
+  reference.remove(entries.map((e) => e.id));
+  assert.equal(ours.remove([entries[0]!.id]), 0);
+  assert.equal(ours.size, 0);
+  assert.equal(ours.best(entries[0]!.title), null);
+  assert.deepEqual(ours.search(entries[0]!.title, 5), []);
+  const again = generateKnowledgeBase(300, 32);
+  ours.upsert(again);
+  reference.upsert(again);
+  compareWith(ours, reference, questionsOf(again.slice(0, 50), 100));
+  const fresh = new KnowledgeBase(again);
+  for (const q of questionsOf(again.slice(0, 20), 50)) assert.deepEqual(ours.best(q)?.score, fresh.best(q)?.score, q);
+  assert.equal(ours.upsert([again[0]!]), 0, 'an equal entry is not replaced');
 });
