@@ -9,6 +9,9 @@ import { DEGRADE_MODES, DEGRADE_SOURCES, loadGatewayConfig } from '../gateway/co
 import { DegradeSettingSchema, degradeKey, writeDegrade } from '../gateway/fallback/degrade.js';
 import { createRedis } from '../gateway/plugins/redis.js';
 
+/** Who set the switch, as the admin API and the console show it. */
+const UPDATED_BY = 'cli';
+
 const USAGE = `usage: npm run degrade -- <${DEGRADE_MODES.join('|')}> [${DEGRADE_SOURCES.join('|')}]`;
 
 async function main(argv: string[]): Promise<number> {
@@ -45,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}\n${USAGE}`);
       return 2;
     }
-    const state = { ...parsed.data, updated_at: new Date().toISOString() };
+    const state = { ...parsed.data, updated_at: new Date().toISOString(), updated_by: UPDATED_BY };
     await writeDegrade(redis, key, state);
     console.log(`degrade switch set: mode ${state.mode}, source ${state.source} (every gateway replica within 1 s)`);
     return 0;

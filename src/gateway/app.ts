@@ -18,6 +18,7 @@
  *   fallback    fallback, degrade, knowledge                     metrics, redis
  *   answers     answerer, answerHooks, prompts, augmenter,       metrics, workers, fallback
  *               requestSchemas
+ *   activity    activity (the last minute, for /admin/status)    answers
  *   docs        (/docs)
  *   limiter     limiter, request.ratelimit (the /v1 scope only)  (given explicitly)
  */
@@ -29,7 +30,8 @@ import { loggerOptions } from '../shared/logging.js';
 import type { AnswerHooks } from './answer/pipeline.js';
 import type { GatewayConfig } from './config.js';
 import type { FallbackAnswerer } from './fallback/knowledge-base.js';
-import limiterPlugin from './limiter/plugin.js';
+import limiterPlugin, { LIMITS_OFF, type LimiterStatus } from './limiter/plugin.js';
+import activityPlugin from './plugins/activity.js';
 import answersPlugin from './plugins/answers.js';
 import authPlugin from './plugins/auth.js';
 import docsPlugin from './plugins/docs.js';
@@ -38,8 +40,10 @@ import fallbackPlugin from './plugins/fallback.js';
 import metricsPlugin, { type GatewayMetrics } from './plugins/metrics.js';
 import redisPlugin, { type RedisClient } from './plugins/redis.js';
 import workersPlugin from './plugins/workers.js';
+import adminStatusRoutes from './routes/admin-status.js';
 import adminRoutes from './routes/admin.js';
 import answerRoutes from './routes/answers.js';
+import consoleRoutes from './routes/console.js';
 import knowledgeRoutes from './routes/knowledge.js';
 import modelRoutes from './routes/models.js';
 import opsRoutes from './routes/ops.js';
@@ -105,7 +109,11 @@ async function gatewayApp(app: FastifyInstance, options: GatewayAppOptions): Pro
     fallback: options.fallback,
   });
   await app.register(answersPlugin, { config, answerHooks: options.answerHooks });
+  await app.register(activityPlugin);
   await app.register(docsPlugin);
+
+  let readLimiter = (): LimiterStatus => LIMITS_OFF;
+  app.decorate('limiterStatus', () => readLimiter());
 
   await app.register(opsRoutes);
   // The API scope (/v1, and /tokenize, /detokenize as vLLM places them): the tenant is known from its first hook on; request-rate limiting comes after
@@ -121,6 +129,9 @@ async function gatewayApp(app: FastifyInstance, options: GatewayAppOptions): Pro
       tenantOf: (request) => request.tenant!,
       countPrompt: (generate) => app.prompts.count(generate),
       answerHooks: app.answerHooks,
+      onStatus: (read) => {
+        readLimiter = read;
+      },
     });
     await v1.register(modelRoutes);
     await v1.register(answerRoutes);
@@ -128,6 +139,8 @@ async function gatewayApp(app: FastifyInstance, options: GatewayAppOptions): Pro
   });
   await app.register(adminRoutes);
   await app.register(knowledgeRoutes);
+  await app.register(adminStatusRoutes);
+  await app.register(consoleRoutes);
 }
 
 /** The app as a plugin of the root instance (fastify-plugin: its decorators are the root's). */

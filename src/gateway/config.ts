@@ -70,7 +70,7 @@ export const GatewayConfigSchema = z.object({
       resolveIntervalMs: z.number().int().min(100).default(5000).describe('how often the DNS name is re-resolved'),
       healthIntervalMs: z.number().int().min(50).default(2000).describe('active health check period (`GET /readyz` on each worker)'),
       healthTimeoutMs: z.number().int().min(10).default(1000).describe('a health check slower than this fails'),
-      unhealthyThreshold: z.number().int().min(1).default(2).describe('unanswered health checks in a row before a worker is taken out (a `ready: false` answer takes it out at once)'),
+      unhealthyThreshold: z.number().int().min(1).default(2).describe('unanswered health checks in a row before a worker is taken out (a `ready: false` answer or a refused connection takes it out at once)'),
       connections: z.number().int().min(1).default(64).describe('keep-alive connections per worker'),
       ttftTimeoutMs: z.number().int().min(1).default(30000).describe('time to the first token before the attempt fails (ms)'),
       totalTimeoutMs: z.number().int().min(1).default(300000).describe('longest a whole answer may take (ms)'),

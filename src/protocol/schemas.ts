@@ -195,10 +195,25 @@ export const WorkerModelInfoSchema = z.object({
 });
 export type WorkerModelInfo = z.infer<typeof WorkerModelInfoSchema>;
 
+/**
+ * What a ready worker is doing, as of its last scheduler step: the gateway keeps it from each
+ * health check (its operator console shows it). KV tokens are those held in the cache and the
+ * most that running sequences may reserve.
+ */
+export const WorkerLoadSchema = z.object({
+  queue_length: z.number().int().min(0),
+  running_sequences: z.number().int().min(0),
+  kv_tokens_in_use: z.number().int().min(0),
+  kv_tokens_capacity: z.number().int().min(0),
+});
+export type WorkerLoad = z.infer<typeof WorkerLoadSchema>;
+
 /** `GET /readyz`: 200 with ready:true once the model is loaded, 503 with ready:false before. */
 export const ReadyzSchema = z.object({
   ready: z.boolean(),
   model: z.string().optional(),
   execution_provider: z.string().optional(),
+  /** Absent from workers that do not report it. */
+  load: WorkerLoadSchema.optional(),
 });
 export type Readyz = z.infer<typeof ReadyzSchema>;

@@ -134,7 +134,12 @@ export function buildWorkerApp(options: WorkerAppOptions): WorkerApp {
   app.get('/readyz', polled, async (_request, reply) => {
     const body: Readyz =
       runtime && !draining
-        ? { ready: true, model: runtime.engine.info.model, execution_provider: runtime.engine.info.executionProvider }
+        ? {
+            ready: true,
+            model: runtime.engine.info.model,
+            execution_provider: runtime.engine.info.executionProvider,
+            load: runtime.scheduler.load(),
+          }
         : { ready: false };
     return reply.status(body.ready ? 200 : 503).send(body);
   });

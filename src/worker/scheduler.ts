@@ -23,7 +23,7 @@
  * The `end` event is the only success marker: a stream that stops without one failed.
  */
 import { AppError } from '../shared/errors.js';
-import type { FinishReason, GenerateEvent, TokenLogprob } from '../protocol/schemas.js';
+import type { FinishReason, GenerateEvent, TokenLogprob, WorkerLoad } from '../protocol/schemas.js';
 import type { ChatGLMTokenizer } from '../tokenizer/tokenizer.js';
 import type { EngineAdapter, EngineSequence, InferenceEngine } from './engine/engine.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -149,6 +149,16 @@ export class Scheduler {
 
   get runningCount(): number {
     return this.running.length;
+  }
+
+  /** The queue, the batch and the KV cache right now (the worker's /readyz reports it). */
+  load(): WorkerLoad {
+    return {
+      queue_length: this.queue.length,
+      running_sequences: this.running.length,
+      kv_tokens_in_use: this.engine.kvTokensInUse(),
+      kv_tokens_capacity: this.options.maxKvTokens,
+    };
   }
 
   /**

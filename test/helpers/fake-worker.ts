@@ -2,7 +2,7 @@
  * A protocol-level fake worker, run as a real process (`node dist/test/helpers/fake-worker.js`).
  * It speaks the gateway ⇄ worker protocol of src/protocol/ and is scripted over HTTP:
  *
- *   POST /_script  {mode, tokens, ttftMs, tokenDelayMs, ready, adapters, contextLength, exitAfterMs, tokenizerFile}
+ *   POST /_script  {mode, tokens, ttftMs, tokenDelayMs, ready, adapters, contextLength, exitAfterMs, tokenizerFile, load}
  *   GET  /_stats   {requests, cancelled, completed, active, last}
  *
  * Modes for /v1/generate: ok, fail (500), overloaded (503), hang (never answers), crash (the
@@ -36,6 +36,8 @@ export interface FakeScript {
   exitAfterMs: number;
   /** A tokenizer.model served at GET /v1/tokenizer; empty: that route answers 404. */
   tokenizerFile: string;
+  /** `load` in the /readyz answer, as given (anything, to test the gateway's reading of it); null: not sent. */
+  load: unknown;
 }
 
 const DEFAULT_SCRIPT: FakeScript = {
@@ -50,6 +52,7 @@ const DEFAULT_SCRIPT: FakeScript = {
   contextLength: 2048,
   exitAfterMs: 0,
   tokenizerFile: '',
+  load: null,
 };
 
 /** The id the fake writes for `<|assistant|>` between segments. */
@@ -201,7 +204,9 @@ async function generate(req: IncomingMessage, res: ServerResponse): Promise<void
 const server = createServer((req, res) => {
   const url = req.url ?? '/';
   if (req.method === 'GET' && url === '/healthz') return send(res, 200, { status: 'ok' });
-  if (req.method === 'GET' && url === '/readyz') return send(res, script.ready ? 200 : 503, { ready: script.ready, model: script.model });
+  if (req.method === 'GET' && url === '/readyz') {
+    return send(res, script.ready ? 200 : 503, { ready: script.ready, model: script.model, ...(script.load === null ? {} : { load: script.load }) });
+  }
   if (req.method === 'GET' && url === '/v1/tokenizer') {
     if (!script.tokenizerFile) return send(res, 404, envelope('not_found', 'no tokenizer'));
     const bytes = readFileSync(script.tokenizerFile);

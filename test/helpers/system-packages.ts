@@ -1,5 +1,6 @@
 /**
- * The Debian packages the tests use, and how to tell whether each is there. `npm test` installs
+ * The Debian packages the tests use (redis-server, promtool, chromium, the Go packages of
+ * helm-template), and how to tell whether each is there. `npm test` installs
  * the missing ones when it runs as root with apt-get, and otherwise stops with the one line that
  * installs them (test/run.ts).
  */
@@ -47,6 +48,8 @@ export function systemPackages(): SystemPackage[] {
   return [
     { pkg: 'redis-server', why: 'private Redis for the tests', present: () => hasCommand('redis-server') },
     { pkg: 'prometheus', why: 'promtool: scrape config, alert rules and their unit tests', present: () => hasCommand('promtool') },
+    // The browser tests launch Debian's /usr/bin/chromium (test/helpers/browser.ts), not a Playwright download.
+    { pkg: 'chromium', why: "the operator console's browser tests (driven by playwright-core)", present: () => hasCommand('chromium') },
     ...(helmTemplateWanted() ? HELM_TEMPLATE_PACKAGES : []),
   ];
 }

@@ -47,7 +47,12 @@ test('the hooks see every answer once, with who asked, what will be generated, a
   assert.deepEqual(b!.ctx.tenant, { name: 'tenant-a', tier: 'pro', anonymous: false });
   assert.equal(b!.ctx.generate.max_tokens, 100);
   assert.equal(b!.ctx.route, 'chat');
-  assert.deepEqual(e!.end, { outcome: 'done', usage: ok.json().usage && { prompt_tokens: ok.json().usage.prompt_tokens, completion_tokens: 9 }, degraded: false });
+  assert.deepEqual(e!.end, {
+    outcome: 'done',
+    usage: ok.json().usage && { prompt_tokens: ok.json().usage.prompt_tokens, completion_tokens: 9 },
+    degraded: false,
+    worker: worker.url,
+  });
 
   seen.length = 0;
   await app.inject({ method: 'POST', url: '/v1/chat', headers: {}, payload, remoteAddress: '192.0.2.7' });

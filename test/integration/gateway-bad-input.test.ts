@@ -84,6 +84,14 @@ test('unknown routes and methods are 404 envelopes; admin checks its token', asy
   const bad = await app.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'sideways' } });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().error.param, 'mode');
+  for (const by of ['', 'x'.repeat(65), '<img src=x>', 'a\nb', 7, null, ['console']]) {
+    const res = await app.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'forced', updated_by: by } });
+    assert.equal(res.statusCode, 400, JSON.stringify(by));
+    assert.equal(res.json().error.param, 'updated_by');
+  }
+  assert.equal(app.degrade.state.mode, 'auto', 'nothing refused was applied');
+  const named = await app.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'auto', updated_by: 'console' } });
+  assert.equal(named.json().updated_by, 'console');
 });
 
 /** A small deterministic generator, so a failure can be replayed. */

@@ -40,8 +40,11 @@ test('a change on one replica reaches the others within one second (pub/sub, and
   const put = await g1.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'forced', source: 'kb' } });
   assert.equal(put.statusCode, 200);
   assert.equal(put.json().store, 'redis');
+  assert.equal(put.json().updated_by, 'admin-api');
   assert.ok(await until(() => g2.degrade.state.mode === 'forced', 1000, 5), 'pub/sub reaches the other replica');
   const viaPubsub = performance.now() - t0;
+  assert.equal(g2.degrade.state.updated_by, 'admin-api', 'who set it travels with it');
+  assert.equal(JSON.parse((await redis.get(`${prefix}degrade`))!).updated_by, 'admin-api');
 
   // Written without a message: only the periodic re-read can find it.
   const t1 = performance.now();
@@ -51,7 +54,11 @@ test('a change on one replica reaches the others within one second (pub/sub, and
   assert.ok(viaPubsub < 1000 && viaPoll < 1000, `${viaPubsub} ms, ${viaPoll} ms`);
 
   const get = await g2.inject({ method: 'GET', url: '/admin/degrade', headers: admin });
-  assert.deepEqual({ ...(get.json() as object), updated_at: "x" }, { mode: 'off', source: 'canned', updated_at: 'x', store: 'redis' });
+  assert.deepEqual(
+    { ...(get.json() as object), updated_at: 'x' },
+    { mode: 'off', source: 'canned', updated_at: 'x', updated_by: null, store: 'redis' },
+    'a value that does not say who set it',
+  );
   const metrics = (await g2.inject({ method: 'GET', url: '/metrics' })).body;
   assert.match(metrics, /^gateway_degrade_mode\{mode="off",source="canned"[^}]*\} 1$/m);
   assert.match(metrics, /^gateway_degrade_mode\{mode="auto",source="kb"[^}]*\} 0$/m);
@@ -59,6 +66,8 @@ test('a change on one replica reaches the others within one second (pub/sub, and
   // Garbage in the key is ignored, not applied.
   await redis.set(`${prefix}degrade`, '{"mode":"sideways"}');
   await redis.publish(`${prefix}degrade`, 'not json');
+  await redis.publish(`${prefix}degrade`, JSON.stringify({ mode: 'forced', source: 'kb', updated_at: 'now', updated_by: '<script>' }));
+  await redis.publish(`${prefix}degrade`, JSON.stringify({ mode: 'forced', source: 'kb', updated_at: 'now', updated_by: 'x'.repeat(65) }));
   await new Promise((r) => setTimeout(r, 400));
   assert.equal(g2.degrade.state.mode, 'off');
 });
@@ -149,6 +158,7 @@ test('npm run degrade sets every replica through Redis and refuses bad input', a
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /mode forced, source canned/);
   assert.ok(await until(() => g.degrade.state.mode === 'forced' && g.degrade.state.source === 'canned', 1000, 5));
+  assert.equal(g.degrade.state.updated_by, 'cli');
   const show = spawnSync(process.execPath, [cli], { env, encoding: 'utf8' });
   assert.match(show.stdout, /"mode":"forced"/);
   const bad = spawnSync(process.execPath, [cli, 'sometimes'], { env, encoding: 'utf8' });

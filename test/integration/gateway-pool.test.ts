@@ -4,6 +4,7 @@ import { request as httpRequest } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { AnswerEnd } from '../../src/gateway/answer/pipeline.js';
 import { startFakeWorker, type FakeWorker } from '../helpers/fake-worker-process.js';
+import type { FakeScript } from '../helpers/fake-worker.js';
 import { admin, auth, sseData, build, testGateway, until } from '../helpers/gateway.js';
 import type { GatewayConfig } from '../../src/gateway/config.js';
 
@@ -17,7 +18,8 @@ before(async () => {
 afterEach(async () => {
   await app?.close();
   app = undefined;
-  await Promise.all([a.script({ mode: 'ok', ttftMs: 0, tokenDelayMs: 0, ready: true, adapters: ['law-lora'] }), b.script({ mode: 'ok', ttftMs: 0, tokenDelayMs: 0, ready: true, adapters: ['law-lora'] })]);
+  const reset: Partial<FakeScript> = { mode: 'ok', ttftMs: 0, tokenDelayMs: 0, ready: true, adapters: ['law-lora'], load: null };
+  await Promise.all([a.script(reset), b.script(reset)]);
 });
 after(async () => {
   await Promise.all([a.stop(), b.stop()]);
@@ -162,6 +164,31 @@ test('health checks take unready and dead workers out and bring them back', asyn
   assert.equal((await chat(g)).json().degraded, false);
 });
 
+test("the pool keeps each worker's load from /readyz; a load that is not valid fails the check", async () => {
+  const load = { queue_length: 3, running_sequences: 2, kv_tokens_in_use: 700, kv_tokens_capacity: 4096 };
+  await a.script({ load });
+  const g = await gateway();
+  const byUrl = async () => {
+    const res = await g.inject({ method: 'GET', url: '/admin/workers', headers: admin });
+    return new Map((res.json().workers as Array<{ url: string; load: unknown; healthy: boolean; last_error: string | null }>).map((w) => [w.url, w]));
+  };
+  let workers = await byUrl();
+  assert.deepEqual(workers.get(a.url)!.load, load);
+  assert.equal(workers.get(b.url)!.load, null, 'a worker that does not report its load');
+  await a.script({ load: { ...load, running_sequences: 0 } });
+  assert.ok(await until(async () => ((await byUrl()).get(a.url)!.load as typeof load).running_sequences === 0, 2000), 'kept fresh from every check');
+
+  for (const bad of [{ ...load, queue_length: -1 }, { ...load, kv_tokens_in_use: 'many' }, 'busy', { queue_length: 1 }]) {
+    await a.script({ load: bad });
+    assert.ok(await until(() => !g.pool.snapshot().find((w) => w.url === a.url)!.healthy, 2000), JSON.stringify(bad));
+    workers = await byUrl();
+    assert.equal(workers.get(a.url)!.last_error, 'readyz answer is not valid');
+    await a.script({ load });
+    assert.ok(await until(() => g.pool.healthyCount() === 2, 2000));
+  }
+  await a.script({ load: null });
+});
+
 test('a crashed worker is taken out at once and the request goes to another', async (ctx) => {
   const doomed = await startFakeWorker({ mode: 'crash' });
   ctx.after(() => doomed.stop());
@@ -220,6 +247,18 @@ test('a worker that stops answering health checks is taken out after unhealthyTh
   assert.ok(await until(() => app!.pool.healthyCount() === 0, 5000), 'taken out after three');
   frozen.child.kill('SIGCONT');
   assert.ok(await until(() => app!.pool.healthyCount() === 1, 5000), 'back when it answers again');
+});
+
+test('a worker whose process is gone (connection refused) is taken out at the first check, whatever the threshold', async (ctx) => {
+  const doomed = await startFakeWorker();
+  ctx.after(() => doomed.stop());
+  app = await testGateway({ workers: { urls: [doomed.url, b.url], healthIntervalMs: 100, unhealthyThreshold: 1000 } as GatewayConfig['workers'] });
+  assert.equal(app.pool.healthyCount(), 2);
+  await doomed.stop();
+  const t0 = Date.now();
+  assert.ok(await until(() => app!.pool.healthyCount() === 1, 3000), 'taken out');
+  assert.ok(Date.now() - t0 < 1000, `${Date.now() - t0} ms`);
+  assert.match(app.pool.snapshot()[0]!.last_error!, /ECONNREFUSED/);
 });
 
 test('model names stay those the workers reported when the targets change; the configured name only before any report', async (ctx) => {

@@ -65,6 +65,7 @@ test('the sim worker is ready without a model run, named by its manifest, and sa
     ready: true,
     model: 'chatglm3-demo-tiny',
     execution_provider: 'sim',
+    load: { queue_length: 0, running_sequences: 0, kv_tokens_in_use: 0, kv_tokens_capacity: 16384 },
   });
   const info = WorkerModelInfoSchema.parse(await (await fetch(`${worker.url}/v1/adapters`)).json());
   assert.equal(info.context_length, 1024);

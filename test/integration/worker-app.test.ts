@@ -136,8 +136,13 @@ test('hundreds of generated garbage requests get 4xx or a well-formed stream, ne
   await runtime.engine.dispose();
 });
 
-test('a full queue is refused with 503 OVERLOADED and Retry-After; queued requests still complete', async () => {
+test('a full queue is refused with 503 OVERLOADED and Retry-After; queued requests still complete', async (t) => {
   const { worker, runtime } = await app(config(runtimeModel, { scheduler: { maxRunningSequences: 1, maxQueue: 1 } }));
+  // The engine's thread would keep the test process alive after a failed assertion.
+  t.after(async () => {
+    await runtime.scheduler.drain(0);
+    await runtime.engine.dispose();
+  });
   const body = { id: 'q', prompt_ids: golden.base[1]!.input_ids, max_tokens: 40, temperature: 0 };
   const first = worker.app.inject({ method: 'POST', url: '/v1/generate', payload: body });
   while (runtime.scheduler.runningCount === 0) await new Promise((r) => setTimeout(r, 1));
@@ -148,9 +153,22 @@ test('a full queue is refused with 503 OVERLOADED and Retry-After; queued reques
   assert.equal(third.headers['retry-after'], '1');
   assert.equal((third.json() as { error: { code: string } }).error.code, 'overloaded');
   assert.equal((await rejections(worker)).get('OVERLOADED'), 1);
+  const readyz = async () => ((await worker.app.inject({ url: '/readyz' })).json() as { load: Record<string, number> }).load;
+  // The running sequence holds cache once its prompt is being filled (before that it looks for a
+  // cached prefix); the second waits in the queue until the first ends.
+  let load = await readyz();
+  while (load.kv_tokens_in_use === 0 && load.queue_length === 1) {
+    await new Promise((r) => setTimeout(r, 1)); // the engine thread answers through the event loop
+    load = await readyz();
+  }
+  const ready = { load };
+  assert.equal(ready.load.queue_length, 1, 'readyz reports the queue');
+  assert.equal(ready.load.running_sequences, 1);
+  assert.ok(ready.load.kv_tokens_in_use! >= 1 && ready.load.kv_tokens_in_use! <= body.prompt_ids.length + body.max_tokens, JSON.stringify(ready.load));
+  assert.equal(ready.load.kv_tokens_capacity, 16384);
   for (const r of await Promise.all([first, second])) assert.equal(events(r.body).at(-1)!.type, 'end');
-  await runtime.scheduler.drain(0);
-  await runtime.engine.dispose();
+  const idle = (await worker.app.inject({ url: '/readyz' })).json() as { load: Record<string, number> };
+  assert.deepEqual(idle.load, { queue_length: 0, running_sequences: 0, kv_tokens_in_use: 0, kv_tokens_capacity: 16384 });
 });
 
 test("a request's tenant and tier reach fair admission: counted under its tier, unknown tiers as other", async () => {

@@ -60,7 +60,7 @@ function logSoftmax(logits: number[]): number[] {
 
 test('readyz reports the execution provider actually used (cuda asked, cpu used); adapters and tokenizer are served', async () => {
   const ready = ReadyzSchema.parse(await (await fetch(`${worker.url}/readyz`)).json());
-  assert.deepEqual(ready, { ready: true, model: 'chatglm3-tiny', execution_provider: 'cpu' });
+  assert.deepEqual(ready, { ready: true, model: 'chatglm3-tiny', execution_provider: 'cpu', load: { queue_length: 0, running_sequences: 0, kv_tokens_in_use: 0, kv_tokens_capacity: 16384 } });
   assert.equal(await metric(worker.url, 'worker_execution_provider_info{provider="cpu",requested="cuda"'), 1);
   assert.match(worker.output(), /falling back to CPU/);
   const info = WorkerModelInfoSchema.parse(await (await fetch(`${worker.url}/v1/adapters`)).json());

@@ -15,7 +15,7 @@ test('every package the tests use is named once, with a reason; Go only where he
   const names = systemPackages().map((p) => p.pkg);
   assert.deepEqual([...new Set(names)], names);
   const go = ['golang-go', 'golang-github-masterminds-sprig-dev', 'golang-github-ghodss-yaml-dev', 'golang-gopkg-yaml.v3-dev'];
-  for (const want of ['redis-server', 'prometheus', ...(helmTemplateWanted() ? go : [])]) assert.ok(names.includes(want), want);
+  for (const want of ['redis-server', 'prometheus', 'chromium', ...(helmTemplateWanted() ? go : [])]) assert.ok(names.includes(want), want);
   if (!helmTemplateWanted()) for (const pkg of go) assert.ok(!names.includes(pkg), pkg);
   assert.ok(systemPackages().every((p) => p.why.length > 0));
 });

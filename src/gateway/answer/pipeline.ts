@@ -12,7 +12,7 @@
  * `error` event in the SSE stream, or a 502/504 for a non-streamed request.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, errorEnvelope } from '../../shared/errors.js';
+import { AppError, errorEnvelope, type ErrorCode } from '../../shared/errors.js';
 import type { FinishReason, GenerateRequestInput, TokenLogprob, Usage } from '../../protocol/schemas.js';
 import type { Tenant } from '../plugins/auth.js';
 import type { DispatchBreaker } from '../dispatch/breaker.js';
@@ -48,6 +48,13 @@ export interface AnswerEnd {
   /** Tokens the worker used (counted as they streamed when it did not finish); zeros for fallback answers. */
   usage: Usage;
   degraded: Degraded | false;
+  /** The worker that streamed the answer (absent when none started it). */
+  worker?: string;
+  /**
+   * The failure of a streamed answer after its headers had left: it reached the client as an SSE
+   * error chunk, never as an HTTP error (absent otherwise, and for a client that went away).
+   */
+  streamError?: ErrorCode;
 }
 
 /**
@@ -391,6 +398,7 @@ export class Answerer {
     } finally {
       ws.close();
     }
+    end.worker = ws.worker.url;
     end.usage = usage ?? { prompt_tokens: promptTokens, completion_tokens: completionTokens };
     this.metrics.promptTokens.inc(end.usage.prompt_tokens);
     this.metrics.completionTokens.inc(end.usage.completion_tokens);
@@ -398,7 +406,10 @@ export class Answerer {
       end.outcome = failure.code === 'CANCELLED' ? 'cancelled' : 'failed';
       if (failure.code !== 'CANCELLED') request.log.warn({ code: failure.code, worker: ws.worker.url, err: failure.message }, 'answer failed after the first token');
       if (!raw) throw failure;
-      if (!raw.destroyed) raw.end(out + sse(errorEnvelope(failure)));
+      if (!raw.destroyed) {
+        if (failure.code !== 'CANCELLED') end.streamError = failure.code;
+        raw.end(out + sse(errorEnvelope(failure)));
+      }
       return reply;
     }
     end.outcome = finish === 'cancelled' ? 'cancelled' : 'done';

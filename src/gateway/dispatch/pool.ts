@@ -6,9 +6,10 @@
  * (`setUrls`). Each target has an undici Pool with keep-alive connections.
  *
  * Health: every `healthIntervalMs` each target's `GET /readyz` must answer 200 with
- * `ready: true` within `healthTimeoutMs`; a healthy target's `GET /v1/adapters` tells its model,
- * context length and adapters. `ready: false` takes a target out at once; a check that gets no
- * answer does so after `unhealthyThreshold` in a row. A connection failure during dispatch marks the target unhealthy
+ * `ready: true` within `healthTimeoutMs` (its load and execution provider are kept); a healthy
+ * target's `GET /v1/adapters` tells its model, context length and adapters. `ready: false` or a
+ * refused connection takes a target out at once; a check that gets no answer does so after
+ * `unhealthyThreshold` in a row. A connection failure during dispatch marks the target unhealthy
  * at once (passive check); only an active check makes it healthy again.
  *
  * Routing: least outstanding requests among healthy targets that serve the asked adapter; ties
@@ -16,7 +17,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { Pool } from 'undici';
-import { ReadyzSchema, WorkerModelInfoSchema, type AdapterInfo, type WorkerModelInfo } from '../../protocol/schemas.js';
+import { ReadyzSchema, WorkerModelInfoSchema, type AdapterInfo, type WorkerLoad, type WorkerModelInfo } from '../../protocol/schemas.js';
 import type { Logger } from '../../shared/logging.js';
 import { repeat, type Repeating } from '../../shared/timer.js';
 import type { GatewayMetrics } from '../plugins/metrics.js';
@@ -39,6 +40,9 @@ export interface WorkerTarget {
   healthy: boolean;
   outstanding: number;
   info: WorkerModelInfo | null;
+  /** From the last `/readyz` that answered ready (null before, or from a worker that does not say). */
+  load: WorkerLoad | null;
+  executionProvider: string | null;
   lastError: string | null;
   lastCheckAt: number;
   /** Failed active checks in a row. */
@@ -115,6 +119,8 @@ export class WorkerPool {
         healthy: false,
         outstanding: 0,
         info: null,
+        load: null,
+        executionProvider: null,
         lastError: 'not checked yet',
         lastCheckAt: 0,
         failedChecks: 0,
@@ -196,6 +202,8 @@ export class WorkerPool {
       model: t.info?.model ?? null,
       context_length: t.info?.context_length ?? null,
       adapters: t.info?.adapters.map((a) => a.name) ?? [],
+      execution_provider: t.executionProvider,
+      load: t.load,
       last_error: t.lastError,
       last_check_at: t.lastCheckAt ? new Date(t.lastCheckAt).toISOString() : null,
     }));
@@ -274,6 +282,8 @@ export class WorkerPool {
       if (!readyz.success) error = 'readyz answer is not valid';
       else if (!readyz.data.ready) error = 'not ready';
       else {
+        t.load = readyz.data.load ?? null;
+        t.executionProvider = readyz.data.execution_provider ?? null;
         const info = WorkerModelInfoSchema.safeParse(await this.getJson(t, '/v1/adapters', false));
         if (info.success) {
           if (JSON.stringify(info.data) !== JSON.stringify(t.info)) t.info = info.data;
@@ -284,7 +294,8 @@ export class WorkerPool {
       }
     } catch (err) {
       error = (err as Error).message;
-      definite = false;
+      // A refused connection is no slow moment: nothing listens there (the process is gone).
+      definite = (err as { code?: unknown }).code === 'ECONNREFUSED';
     }
     if (this.closed) return;
     t.lastCheckAt = Date.now();

@@ -2,7 +2,8 @@
  * The degrade switch: `auto` (fall back only when workers fail), `forced` (never call workers)
  * or `off` (never fall back), and the fallback source (`kb` or `canned`).
  *
- * The flag is one JSON value at `<prefix>degrade` in Redis. A change is written there and
+ * The flag is one JSON value at `<prefix>degrade` in Redis, with when and by whom it was set
+ * (`updated_by`: `admin-api`, `console`, `cli`, or what the admin API was told). A change is written there and
  * published on the channel of the same name; every replica applies what it hears, and re-reads
  * the key every `refreshMs` in case a message was lost, so a change reaches all replicas within
  * one second. Requests read the in-process copy and never wait on Redis.
@@ -25,10 +26,21 @@ export const DegradeSettingSchema = z
   .strict();
 export type DegradeSetting = z.infer<typeof DegradeSettingSchema>;
 
-const StoredSchema = DegradeSettingSchema.extend({ updated_at: z.string() });
+/** Who set the switch: a short label (`admin-api`, `console`, `cli`, an operator's name). */
+export const UpdatedBySchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:@ -]{1,64}$/, 'letters, digits, spaces and . _ : @ - only, 1 to 64 characters');
+
+// `updated_by` is optional in Redis: values written before it existed (or by hand) stay valid.
+const StoredSchema = DegradeSettingSchema.extend({ updated_at: z.string(), updated_by: UpdatedBySchema.optional() });
 export interface DegradeState extends DegradeSetting {
   updated_at: string;
+  /** `config` for the configured initial state; null when the stored value does not say. */
+  updated_by: string | null;
 }
+
+/** Who set the initial state: the gateway's configuration. */
+export const CONFIGURED_BY = 'config';
 
 export function degradeKey(keyPrefix: string): string {
   return `${keyPrefix}degrade`;
@@ -58,7 +70,7 @@ export class DegradeSwitch {
     private readonly log: Logger,
   ) {
     this.key = degradeKey(keyPrefix);
-    this.current = { mode: initial.mode, source: initial.source, updated_at: new Date(0).toISOString() };
+    this.current = { mode: initial.mode, source: initial.source, updated_at: new Date(0).toISOString(), updated_by: CONFIGURED_BY };
     metrics.setDegrade(this.current.mode, this.current.source);
     metrics.setDegradeStoreProbe(() => this.store === 'redis');
   }
@@ -88,8 +100,8 @@ export class DegradeSwitch {
   }
 
   /** Changes the switch. `stored` says whether every replica will see it or only this one. */
-  async set(setting: DegradeSetting): Promise<{ state: DegradeState; stored: 'redis' | 'memory' }> {
-    const state: DegradeState = { ...setting, updated_at: new Date().toISOString() };
+  async set(setting: DegradeSetting, updatedBy: string): Promise<{ state: DegradeState; stored: 'redis' | 'memory' }> {
+    const state: DegradeState = { ...setting, updated_at: new Date().toISOString(), updated_by: updatedBy };
     this.adopt(state);
     if (this.redis) {
       try {
@@ -134,15 +146,15 @@ export class DegradeSwitch {
     try {
       const result = StoredSchema.safeParse(JSON.parse(message));
       if (!result.success) throw new Error(result.error.issues[0]?.message);
-      parsed = result.data;
+      parsed = { ...result.data, updated_by: result.data.updated_by ?? null };
     } catch (err) {
       this.log.warn({ key: this.key, err: (err as Error).message }, 'degrade switch: ignoring an invalid value in Redis');
       return;
     }
     if (this.pending) return;
     const c = this.current;
-    if (parsed.mode === c.mode && parsed.source === c.source && parsed.updated_at === c.updated_at) return;
-    this.log.info({ mode: parsed.mode, source: parsed.source, via }, 'degrade switch changed');
+    if (parsed.mode === c.mode && parsed.source === c.source && parsed.updated_at === c.updated_at && parsed.updated_by === c.updated_by) return;
+    this.log.info({ mode: parsed.mode, source: parsed.source, by: parsed.updated_by, via }, 'degrade switch changed');
     this.adopt(parsed);
   }
 

@@ -29,7 +29,7 @@ import type { RedisClient } from '../plugins/redis.js';
 import type { LimitsConfig } from './config.js';
 import { openaiDuration, rateLimitHeaders } from './headers.js';
 import { Limiter, type Decision, type TokenCost } from './limiter.js';
-import { createLimiterMetrics } from './metrics.js';
+import { createLimiterMetrics, type LimiterMode } from './metrics.js';
 import type { Subject } from './policy.js';
 import type { Tenant } from '../plugins/auth.js';
 
@@ -50,8 +50,19 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     limiter: Limiter | null;
+    /** The limiter's state as the root app reads it (the plugin's own decorators stay in its scope). */
+    limiterStatus: () => LimiterStatus;
   }
 }
+
+/** What an operator sees of the limiter. */
+export interface LimiterStatus {
+  enabled: boolean;
+  /** Where decisions are made: `redis`, or the outage policy in force; null with limits off. */
+  mode: LimiterMode | null;
+}
+
+export const LIMITS_OFF: LimiterStatus = Object.freeze({ enabled: false, mode: null });
 
 export interface LimiterPluginOptions {
   limits: LimitsConfig;
@@ -65,6 +76,11 @@ export interface LimiterPluginOptions {
   countPrompt: (generate: GenerateRequestInput) => number;
   /** the gateway's answer hooks; the token budget is added to them */
   answerHooks: AnswerHooks[];
+  /**
+   * Given how to read the limiter's status, once at registration: the plugin lives in the /v1
+   * scope, whose decorators the root (/admin/status) does not see.
+   */
+  onStatus?: (read: () => LimiterStatus) => void;
 }
 
 type IncrCallback = (err: Error | null, result?: { current: number; ttl: number }) => void;
@@ -149,6 +165,7 @@ async function limiterPlugin(app: FastifyInstance, options: LimiterPluginOptions
   app.decorateRequest('ratelimit', null);
   if (!options.limits.enabled) {
     app.decorate('limiter', null);
+    options.onStatus?.(() => LIMITS_OFF);
     return;
   }
   const limiter = new Limiter({
@@ -159,6 +176,7 @@ async function limiterPlugin(app: FastifyInstance, options: LimiterPluginOptions
     log: app.log,
   });
   app.decorate('limiter', limiter);
+  options.onStatus?.(() => ({ enabled: true, mode: limiter.mode }));
   app.addHook('onClose', async () => limiter.close());
 
   const tickets = new Map<string, RequestLimit>();

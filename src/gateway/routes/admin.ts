@@ -3,12 +3,18 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DEGRADE_MODES, DEGRADE_SOURCES } from '../config.js';
+import { UpdatedBySchema } from '../fallback/degrade.js';
+
+/** Who set the switch when the request does not say. */
+const ADMIN_API = 'admin-api';
 
 const DegradeBody = z
   .object({
     mode: z.enum(DEGRADE_MODES),
     /** Absent: keep the source in force. */
     source: z.enum(DEGRADE_SOURCES).optional(),
+    /** Who is setting it (kept with the switch in Redis); absent: `admin-api`. */
+    updated_by: UpdatedBySchema.optional(),
   })
   .strict();
 
@@ -24,8 +30,9 @@ export default async function adminRoutes(app: FastifyInstance): Promise<void> {
   }));
 
   r.put('/admin/degrade', { schema: { body: DegradeBody, summary: 'Set the degrade switch on every replica', tags: ['admin'] } }, async (request) => {
-    const { state, stored } = await degrade.set({ mode: request.body.mode, source: request.body.source ?? degrade.state.source });
-    request.log.info({ mode: state.mode, source: state.source, stored }, 'degrade switch set through the admin API');
+    const { mode, source = degrade.state.source, updated_by: by = ADMIN_API } = request.body;
+    const { state, stored } = await degrade.set({ mode, source }, by);
+    request.log.info({ mode: state.mode, source: state.source, by, stored }, 'degrade switch set through the admin API');
     return {
       ...state,
       store: stored,

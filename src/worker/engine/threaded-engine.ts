@@ -22,6 +22,8 @@ export type ThreadedEngineOptions = EngineThreadData & { logger?: Logger | undef
 
 class ThreadedSequence implements EngineSequence {
   length = 0;
+  /** Prompt tokens of a prefill posted and not answered yet: their cache is being filled. */
+  filling = 0;
   constructor(
     readonly id: number,
     readonly adapter: EngineAdapter | null,
@@ -144,20 +146,26 @@ export class ThreadedEngine implements InferenceEngine {
     const s = seq as ThreadedSequence;
     if (!this.open_.delete(s)) return;
     s.length = 0;
+    s.filling = 0;
     if (!this.failure) this.post({ op: 'close', seq: s.id });
   }
 
   kvTokensInUse(): number {
     let n = 0;
-    for (const s of this.open_) n += s.length;
+    for (const s of this.open_) n += s.length + s.filling;
     return n;
   }
 
   async prefill(seq: EngineSequence, ids: readonly number[]): Promise<Float32Array> {
     const s = this.check(seq);
-    const { logits } = await this.call((call) => ({ op: 'prefill', call, seq: s.id, ids: [...ids] }));
-    s.length += ids.length;
-    return logits!;
+    s.filling = ids.length;
+    try {
+      const { logits } = await this.call((call) => ({ op: 'prefill', call, seq: s.id, ids: [...ids] }));
+      s.length += ids.length;
+      return logits!;
+    } finally {
+      s.filling = 0;
+    }
   }
 
   async decode(seqs: readonly EngineSequence[], ids: readonly number[]): Promise<Float32Array> {

@@ -138,3 +138,33 @@ test('each call reports whether it came from the cache', () => {
   kb.best('x'.repeat(10_000));
   assert.deepEqual(seen, ['miss', 'hit', 'miss', 'miss', 'miss'], 'long questions are not cached');
 });
+
+test('search lists the best matches best first: its first is what best() finds, on a generated corpus', async () => {
+  const { generateKnowledgeBase, generateQuestions } = await import('../../../../bench/kb-corpus.js');
+  const entries = generateKnowledgeBase(600, 11);
+  const kb = new KnowledgeBase(entries, { cacheLimit: 0 });
+  let compared = 0;
+  for (const q of generateQuestions(entries, 200, 12)) {
+    const best = kb.best(q);
+    const hits = kb.search(q, 5);
+    if (!best) {
+      assert.deepEqual(hits, [], q);
+      continue;
+    }
+    assert.equal(hits[0]!.entry.id, best.entry.id, q);
+    assert.equal(hits[0]!.score, best.score, q);
+    assert.ok(hits.length <= 5);
+    assert.equal(new Set(hits.map((h) => h.entry.id)).size, hits.length, 'no entry twice');
+    compared++;
+  }
+  assert.ok(compared > 150, `${compared} questions with a match`);
+  assert.deepEqual(kb.search('zzzz qqqq', 5), [], 'no entry has the words');
+  assert.deepEqual(kb.search('', 5), []);
+  assert.deepEqual(kb.search('劳动合同', 0), []);
+  // One word: every hit holds all of it, so the order is the score's.
+  assert.deepEqual(segmentWords('劳动合同'), ['劳动合同']);
+  const many = kb.search('劳动合同', 50);
+  assert.ok(many.length >= 3, String(many.length));
+  for (let i = 1; i < many.length; i++) assert.ok(many[i - 1]!.score >= many[i]!.score, 'best first');
+  assert.deepEqual(kb.search('劳动合同', 2), many.slice(0, 2), 'the limit cuts the same list');
+});
