@@ -200,6 +200,10 @@ test('entries added, searched and deleted through the admin API are used at once
   assert.equal(search.json().entries[0].id, csvId);
   assert.equal(search.json().entries[0].detail, '楼上扔花盆');
   assert.ok(search.json().entries[0].score > 0);
+  const several = (await app.inject({ method: 'GET', url: `/admin/knowledge?q=${encodeURIComponent('怎么办')}&limit=5`, headers: admin })).json();
+  const scores = several.entries.map((e: { score: number }) => e.score) as number[];
+  assert.ok(scores.length >= 2, JSON.stringify(several));
+  for (let i = 1; i < scores.length; i++) assert.ok(scores[i - 1]! >= scores[i]!, `best first: ${scores}`);
   const latest = await app.inject({ method: 'GET', url: '/admin/knowledge?limit=2', headers: admin });
   assert.deepEqual(latest.json().entries.map((e: { id: string }) => e.id), [csvId, 'dog-1']);
   assert.equal(latest.json().size, 12);

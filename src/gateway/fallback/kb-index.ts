@@ -319,7 +319,8 @@ export class KbIndex {
    * results as MiniSearch's first k for the same shaped query (AND, else OR: see `shape`).
    */
   search(words: readonly string[], k: number): IndexHit[] {
-    this.run(words, Math.max(1, Math.min(MAX_RESULTS, Math.floor(k))));
+    if (!(k >= 1)) return [];
+    this.run(words, Math.min(MAX_RESULTS, Math.floor(k)));
     const out: IndexHit[] = [];
     for (let i = 0; i < this.topCount; i++) out.push({ doc: this.topDoc[i]!, score: this.topScore[i]! });
     return out;

@@ -208,18 +208,16 @@ export class KnowledgeBase {
     return match;
   }
 
-  /** The `k` best matches (at most 100), best first, by the same query shaping as `best`; not cached. */
   /** An entry's indexed fields, in words. */
   private documentOf(entry: KnowledgeEntry): string[][] {
     return [this.segment(entry.title), this.segment(entry.question)];
   }
 
+  /** The `k` best matches (at most 100; none for k < 1), best first, by the same query shaping as `best`; not cached. */
   search(question: string, k: number): KnowledgeMatch[] {
     return this.index.search(this.segment(question), k).map((hit) => ({ entry: this.entries[hit.doc]!, score: hit.score }));
   }
 }
-
-/** What the index holds of an entry: the words of its title and of its question. */
 
 function sameEntry(a: KnowledgeEntry, b: KnowledgeEntry): boolean {
   return a.title === b.title && a.question === b.question && a.reply === b.reply && a.source === b.source;
