@@ -18,6 +18,7 @@
  */
 import OpenAI from 'openai';
 import { AppError } from '../shared/errors.js';
+import { withChildSignal } from '../shared/net.js';
 import type { EvalSample } from './conversations.js';
 import { meanScores, scoreAnswer, type Scores } from './metrics.js';
 
@@ -150,13 +151,12 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalResult> {
       let error: string | null = null;
       let degraded = false;
       try {
-        const completion = await client.chat.completions.create({
-          model: model.model,
-          messages: sample.messages,
-          temperature: 0,
-          max_tokens: options.maxTokens,
-          stream: false,
-        }, { signal: options.signal });
+        const completion = await withChildSignal(options.signal, (signal) =>
+          client.chat.completions.create(
+            { model: model.model, messages: sample.messages, temperature: 0, max_tokens: options.maxTokens, stream: false },
+            { signal },
+          ),
+        );
         answer = completion.choices[0]?.message?.content ?? '';
         degraded = Boolean((completion as unknown as { degraded?: unknown }).degraded);
       } catch (err) {

@@ -29,3 +29,21 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * Runs `fn` with a signal of its own that aborts when `signal` does, and unhooks it afterwards.
+ * For clients that add an abort listener per call and never remove it (the openai client does):
+ * given one long-lived signal, they would pile up a listener per request.
+ */
+export async function withChildSignal<T>(signal: AbortSignal | undefined, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  if (!signal) return fn(undefined);
+  const child = new AbortController();
+  const onAbort = () => child.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await fn(child.signal);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
