@@ -22,8 +22,8 @@ import { parseArgs } from 'node:util';
 import { BILLION_SHAPE, writeRandomCheckpoint } from '../src/model/demo-model.js';
 import { exportModel, type ExportOptions } from '../src/model/export-model.js';
 import { GOLDEN_TINY_DIR, PROJECT_ROOT } from '../test/helpers/paths.js';
-import { greedy, logitsAt, maskRow, maxAbsDiff, openModel, runStep, type GoldenExpected } from '../test/helpers/model-driver.js';
-import { readJson } from '../test/helpers/json.js';
+import { greedy, logitsAt, maskRow, maxAbsDiff, openModel, runStep } from '../test/helpers/model-driver.js';
+import { readTinyGolden } from '../test/helpers/golden-fixtures.js';
 
 const { values } = parseArgs({ options: { 'skip-billion': { type: 'boolean', default: false } } });
 const dir = mkdtempSync(join(tmpdir(), 'bench-export-'));
@@ -79,7 +79,7 @@ if (!values['skip-billion']) {
 }
 
 // Accuracy of reduced precision on the golden model.
-const expected = readJson<GoldenExpected>(join(GOLDEN_TINY_DIR, 'expected.json'));
+const expected = readTinyGolden();
 const accuracy: Array<{ graph: string; maxAbsError: number; greedyMatch: string }> = [];
 for (const [name, opts] of [
   ['fp32', {}],

@@ -129,17 +129,22 @@ export function renderChart(models: ReadonlyArray<EvalModel & { scores: Scores }
   return out.join('\n') + '\n';
 }
 
-/** Writes the three files atomically; returns their paths. */
-export async function writeReport(result: EvalResult, outDir: string): Promise<Record<keyof typeof REPORT_FILES, string>> {
+/** Writes a report's three files atomically (JSON, chart, then the Markdown that shows it); returns their paths. */
+async function writeFiles(outDir: string, json: object, chart: string, markdown: string): Promise<Record<keyof typeof REPORT_FILES, string>> {
   const paths = {
     json: join(outDir, REPORT_FILES.json),
     markdown: join(outDir, REPORT_FILES.markdown),
     chart: join(outDir, REPORT_FILES.chart),
   };
-  await writeFileAtomic(paths.json, JSON.stringify(result, null, 2) + '\n');
-  await writeFileAtomic(paths.chart, renderChart(result.models, `${result.samples.length} conversations`));
-  await writeFileAtomic(paths.markdown, renderMarkdown(result) + '\n');
+  await writeFileAtomic(paths.json, JSON.stringify(json, null, 2) + '\n');
+  await writeFileAtomic(paths.chart, chart);
+  await writeFileAtomic(paths.markdown, markdown + '\n');
   return paths;
+}
+
+/** Writes the three files of an evaluation; returns their paths. */
+export function writeReport(result: EvalResult, outDir: string): Promise<Record<keyof typeof REPORT_FILES, string>> {
+  return writeFiles(outDir, result, renderChart(result.models, `${result.samples.length} conversations`), renderMarkdown(result));
 }
 
 /** The report of `eval --score`: the means, then each answer's scores in the file's order. */
@@ -163,15 +168,7 @@ export function renderScoreMarkdown(result: ScoreResult): string {
   ].join('\n');
 }
 
-/** Writes the three files of `eval --score` atomically; returns their paths. */
-export async function writeScoreReport(result: ScoreResult, outDir: string): Promise<Record<keyof typeof REPORT_FILES, string>> {
-  const paths = {
-    json: join(outDir, REPORT_FILES.json),
-    markdown: join(outDir, REPORT_FILES.markdown),
-    chart: join(outDir, REPORT_FILES.chart),
-  };
-  await writeFileAtomic(paths.json, JSON.stringify(result, null, 2) + '\n');
-  await writeFileAtomic(paths.chart, renderChart([{ label: '评分', model: basename(result.data), scores: result.scores }], `${result.cases.length} answers`));
-  await writeFileAtomic(paths.markdown, renderScoreMarkdown(result) + '\n');
-  return paths;
+/** Writes the three files of `eval --score`; returns their paths. */
+export function writeScoreReport(result: ScoreResult, outDir: string): Promise<Record<keyof typeof REPORT_FILES, string>> {
+  return writeFiles(outDir, result, renderChart([{ label: '评分', model: basename(result.data), scores: result.scores }], `${result.cases.length} answers`), renderScoreMarkdown(result));
 }

@@ -112,21 +112,6 @@ export function argmax(a: ArrayLike<number>): number {
   return best;
 }
 
-export interface GoldenCase {
-  input_ids: number[];
-  logits_all_positions: number[][];
-  continuation_ids: number[];
-  continuation_last_logits: number[][];
-  greedy_ids: number[];
-}
-
-export interface GoldenExpected {
-  lora: { r: number; alpha: number; scaling: number; target_modules: string[] };
-  base: GoldenCase[];
-  with_lora: GoldenCase[];
-  left_padded_batch: { input_ids: number[][]; attention_mask: number[][]; position_ids: number[][]; last_logits: number[][] };
-}
-
 /** Greedy generation of `n` tokens for one prompt through the KV cache. */
 export async function greedy(model: OpenModel, prompt: number[], n: number, extra: Feeds = {}): Promise<number[]> {
   let res = await runStep(model, { ids: [prompt], mask: [maskRow(prompt.length, prompt.length)] }, undefined, extra);

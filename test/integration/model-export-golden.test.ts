@@ -24,16 +24,14 @@ import {
   rightPadded,
   runStep,
   type Feeds,
-  type GoldenCase,
-  type GoldenExpected,
   type OpenModel,
   type Results,
 } from '../helpers/model-driver.js';
-import { readJson } from '../helpers/json.js';
+import { readTinyGolden, type GoldenCase } from '../helpers/golden-fixtures.js';
 
 const TOL = 1e-4;
 const ADAPTER_DIR = join(GOLDEN_TINY_DIR, 'lora-adapter');
-const expected = readJson<GoldenExpected>(join(GOLDEN_TINY_DIR, 'expected.json'));
+const expected = readTinyGolden();
 const work = mkdtempSync(join(tmpdir(), 'golden-export-'));
 const models: Record<string, OpenModel> = {};
 

@@ -14,10 +14,10 @@ import { exportModel } from '../../src/model/export-model.js';
 import { dequantizeInt4Rows, int4Layout, quantizeInt4Rows } from '../../src/model/int4.js';
 import { Checkpoint, writeSafetensors } from '../../src/model/safetensors.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
-import { logitsAt, maskRow, maxAbsDiff, openModel, runStep, type GoldenExpected, type OpenModel } from '../helpers/model-driver.js';
-import { readJson } from '../helpers/json.js';
+import { logitsAt, maskRow, maxAbsDiff, openModel, runStep, type OpenModel } from '../helpers/model-driver.js';
+import { readTinyGolden } from '../helpers/golden-fixtures.js';
 
-const expected = readJson<GoldenExpected>(join(GOLDEN_TINY_DIR, 'expected.json'));
+const expected = readTinyGolden();
 const work = mkdtempSync(join(tmpdir(), 'quant-export-'));
 const opened: OpenModel[] = [];
 

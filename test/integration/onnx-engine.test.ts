@@ -4,20 +4,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { loadAdapters } from '../../src/worker/adapters.js';
 import { CAPACITY_STEP, OnnxEngine, readManifest } from '../../src/worker/engine/onnx-engine.js';
-import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { exportTinyModel, type TinyModel } from '../helpers/worker-process.js';
-import { readJson } from '../helpers/json.js';
+import { readTinyGolden } from '../helpers/golden-fixtures.js';
 
-interface GoldenCase {
-  input_ids: number[];
-  logits_all_positions: number[][];
-  continuation_ids: number[];
-  continuation_last_logits: number[][];
-}
-const golden = readJson(join(GOLDEN_TINY_DIR, 'expected.json')) as { base: GoldenCase[]; with_lora: GoldenCase[] };
+const golden = readTinyGolden();
 const V = 768;
 
 let model: TinyModel;

@@ -5,21 +5,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadAdapters } from '../../src/worker/adapters.js';
 import { OnnxEngine, readManifest } from '../../src/worker/engine/onnx-engine.js';
-import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
+import { readTinyGolden } from '../helpers/golden-fixtures.js';
 import { exportTinyModel, generate as stream, metric, startWorker, tokenIds, type TinyModel } from '../helpers/worker-process.js';
 
-interface GoldenCase {
-  input_ids: number[];
-  logits_all_positions: number[][];
-  continuation_ids: number[];
-  continuation_last_logits: number[][];
-  greedy_ids: number[];
-}
-const golden = JSON.parse(readFileSync(join(GOLDEN_TINY_DIR, 'expected.json'), 'utf8')) as { base: GoldenCase[]; with_lora: GoldenCase[] };
+const golden = readTinyGolden();
 const BLOCK = 4;
 
 let model: TinyModel;

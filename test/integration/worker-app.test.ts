@@ -14,12 +14,9 @@ import { WORKER_REJECT_CODES, createWorkerMetrics } from '../../src/worker/metri
 import { loadWorkerRuntime } from '../../src/worker/runtime.js';
 import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
 import { exportTinyModel, type TinyModel } from '../helpers/worker-process.js';
-import { readJson } from '../helpers/json.js';
+import { readTinyGolden } from '../helpers/golden-fixtures.js';
 
-const golden = readJson(join(GOLDEN_TINY_DIR, 'expected.json')) as {
-  base: Array<{ input_ids: number[]; greedy_ids: number[] }>;
-  with_lora: Array<{ input_ids: number[]; greedy_ids: number[] }>;
-};
+const golden = readTinyGolden();
 
 function config(model: TinyModel, extra: Record<string, unknown> = {}): WorkerConfig {
   return WorkerConfigSchema.parse({

@@ -9,21 +9,10 @@ import { join } from 'node:path';
 import { ChatGLMTokenizer } from '../../src/tokenizer/tokenizer.js';
 import { GenerateEventSchema, ReadyzSchema, WorkerModelInfoSchema, type GenerateEvent } from '../../src/protocol/schemas.js';
 import { sleep } from '../../src/shared/net.js';
-import { GOLDEN_TINY_DIR } from '../helpers/paths.js';
+import { readTinyGolden } from '../helpers/golden-fixtures.js';
 import { exportTinyModel, generate, metric, startWorker, tokenIds, type TinyModel, type WorkerProcess } from '../helpers/worker-process.js';
-import { readJson } from '../helpers/json.js';
 
-interface GoldenCase {
-  input_ids: number[];
-  logits_all_positions: number[][];
-  continuation_ids: number[];
-  continuation_last_logits: number[][];
-  greedy_ids: number[];
-}
-const golden = readJson(join(GOLDEN_TINY_DIR, 'expected.json')) as {
-  base: GoldenCase[];
-  with_lora: GoldenCase[];
-};
+const golden = readTinyGolden();
 
 let model: TinyModel;
 let worker: WorkerProcess;
