@@ -13,8 +13,9 @@
  * ends. A client that disconnects cancels its generation.
  */
 import { PassThrough } from 'node:stream';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
-import { AppError, errorEnvelope, paramOf, type ErrorCode } from '../shared/errors.js';
+import Fastify, { type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import { AppError, errorEnvelope, paramOf } from '../shared/errors.js';
+import { toAppError } from '../shared/http-errors.js';
 import { NDJSON_CONTENT_TYPE, ndjsonLine } from '../protocol/ndjson.js';
 import { GenerateRequestSchema, type GenerateRequest, type Readyz, type WorkerModelInfo } from '../protocol/schemas.js';
 import { resolveAdapter } from './adapters.js';
@@ -40,23 +41,6 @@ export interface WorkerApp {
   setRuntime(runtime: WorkerRuntime): void;
   /** Takes readiness away (shutdown) and refuses new generations. */
   setDraining(): void;
-}
-
-/** Fastify's own errors for bad requests, mapped to our codes. */
-function codeOfFastifyError(err: FastifyError): ErrorCode | null {
-  switch (err.code) {
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return 'UNSUPPORTED_MEDIA_TYPE';
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return 'PAYLOAD_TOO_LARGE';
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return 'INVALID_JSON';
-    default:
-      break;
-  }
-  if (err instanceof SyntaxError || err.statusCode === 400) return 'INVALID_JSON';
-  return null;
 }
 
 /** Turns a validated request into token ids and an adapter; 4xx AppErrors for what does not fit. */
@@ -105,15 +89,9 @@ export function buildWorkerApp(options: WorkerAppOptions): WorkerApp {
   let runtime: WorkerRuntime | null = null;
   let draining = false;
 
-  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
-    let appError: AppError;
-    if (err instanceof AppError) {
-      appError = err;
-    } else {
-      const code = codeOfFastifyError(err as FastifyError);
-      appError = code ? new AppError(code, err.message) : new AppError('INTERNAL', 'internal error');
-      if (!code) request.log.error({ err }, 'unhandled error');
-    }
+  app.setErrorHandler((err, request, reply) => {
+    const appError = toAppError(err);
+    if (appError.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
     // Every refusal of a generation passes here, whichever step refused it (body parser,
     // validation, tokenizer, adapter, scheduler), so it is counted here and only here.
     if (request.routeOptions.url === GENERATE_ROUTE) metrics.rejected.inc({ code: appError.code });

@@ -7,7 +7,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { Activity } from '../console/activity.js';
-import { toAppError } from './errors.js';
+import { toAppError } from '../../shared/http-errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -10,7 +10,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../../shared/errors.js';
 import { csvKnowledge, entryView, KnowledgeBodySchema, KnowledgeIdSchema, toKnowledgeEntries } from '../fallback/knowledge-input.js';
-import { toAppError } from '../plugins/errors.js';
+import { toAppError } from '../../shared/http-errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
