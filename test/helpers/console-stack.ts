@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/gateway/app.js';
 import { PROJECT_ROOT } from './paths.js';
 import { TEST_KEY, testConfig } from './gateway.js';
-import { demoTinyModel, startWorker, type TinyModel, type WorkerProcess } from './worker-process.js';
+import { demoTinyModel, startSimWorker, type TinyModel, type WorkerProcess } from './worker-process.js';
 
 export const CONSOLE_KB = join(PROJECT_ROOT, 'test/fixtures/knowledge-base-console.jsonl');
 
@@ -28,13 +28,7 @@ export async function startConsoleStack(options: { redisUrl: string; healthInter
   let worker: WorkerProcess | undefined;
   try {
     model = await demoTinyModel();
-    worker = await startWorker({
-      WORKER_ENGINE: 'sim',
-      WORKER_MODEL_DIR: model.modelDir,
-      WORKER_ADAPTERS_DIR: model.adaptersDir,
-      WORKER_SIM_TTFT_MS: '20',
-      WORKER_SIM_ITL_MS: '5',
-    });
+    worker = await startSimWorker(model, { ttftMs: 20, itlMs: 5 });
     const keyPrefix = `console-${process.pid}-${Date.now()}:`;
     const gateway = await buildApp(
       testConfig({

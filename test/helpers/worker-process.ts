@@ -3,7 +3,7 @@
  * temporary folder (or the demo tiny model the service builds on first start), a worker process
  * started on it, and an NDJSON reader for /v1/generate.
  */
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDemoModel } from '../../src/model/demo-model.js';
@@ -66,6 +66,32 @@ export async function startWorker(env: Record<string, string>, port?: number): P
     15_000,
   );
   return { ...p, stop: () => p.stop(0) };
+}
+
+/**
+ * A worker on the simulated engine over a model folder: timings of `ttftMs` and `itlMs` (default
+ * 0), and a script of replies when `script` is given (written beside the model as JSONL). `env`
+ * adds or overrides WORKER_* variables.
+ */
+export async function startSimWorker(
+  model: TinyModel,
+  options: { ttftMs?: number; itlMs?: number; script?: readonly object[]; env?: Record<string, string> } = {},
+): Promise<WorkerProcess & { scriptFile?: string }> {
+  let scriptFile: string | undefined;
+  if (options.script) {
+    scriptFile = join(model.root, 'script.jsonl');
+    writeFileSync(scriptFile, options.script.map((e) => JSON.stringify(e)).join('\n'));
+  }
+  const worker = await startWorker({
+    WORKER_ENGINE: 'sim',
+    WORKER_MODEL_DIR: model.modelDir,
+    WORKER_ADAPTERS_DIR: model.adaptersDir,
+    WORKER_SIM_TTFT_MS: String(options.ttftMs ?? 0),
+    WORKER_SIM_ITL_MS: String(options.itlMs ?? 0),
+    ...(scriptFile ? { WORKER_SIM_SCRIPT: scriptFile } : {}),
+    ...options.env,
+  });
+  return scriptFile ? { ...worker, scriptFile } : worker;
 }
 
 /** Reads an NDJSON stream to its end; `onEvent` may abort the request. */

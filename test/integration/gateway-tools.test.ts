@@ -11,14 +11,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
 import { auth, TEST_KEY, testGateway, until } from '../helpers/gateway.js';
 import { readJson } from '../helpers/json.js';
 import { GOLDEN_DIR } from '../helpers/paths.js';
-import { demoTinyModel, exportTinyModel, startWorker, type TinyModel, type WorkerProcess } from '../helpers/worker-process.js';
+import { demoTinyModel, exportTinyModel, startSimWorker, startWorker, type TinyModel, type WorkerProcess } from '../helpers/worker-process.js';
 
 interface ToolsGolden {
   render: Array<{ request: { tools?: unknown[]; messages: OpenAI.ChatCompletionMessageParam[] }; input_ids: number[] }>;
@@ -60,16 +59,7 @@ let client: OpenAI;
 
 before(async () => {
   simModel = await demoTinyModel();
-  const script = join(simModel.root, 'script.jsonl');
-  writeFileSync(script, SCRIPT.map((e) => JSON.stringify(e)).join('\n'));
-  sim = await startWorker({
-    WORKER_ENGINE: 'sim',
-    WORKER_MODEL_DIR: simModel.modelDir,
-    WORKER_ADAPTERS_DIR: simModel.adaptersDir,
-    WORKER_SIM_SCRIPT: script,
-    WORKER_SIM_TTFT_MS: '0',
-    WORKER_SIM_ITL_MS: '0',
-  });
+  sim = await startSimWorker(simModel, { script: SCRIPT });
   app = await testGateway({ workers: { urls: [sim.url] }, limits: { enabled: false } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };

@@ -15,7 +15,7 @@ import { SIM_FILLER_TEXT } from '../../src/worker/engine/sim-engine.js';
 import { encodeReply } from '../../src/worker/engine/sim-script.js';
 import { spawnNode } from '../helpers/node-process.js';
 import { CLI_DIR } from '../helpers/paths.js';
-import { demoTinyModel, generate, metric, startWorker, tokenIds, type TinyModel, type WorkerProcess } from '../helpers/worker-process.js';
+import { demoTinyModel, generate, metric, startSimWorker, startWorker, tokenIds, type TinyModel, type WorkerProcess } from '../helpers/worker-process.js';
 
 const PLAIN = '\n根据《中华人民共和国劳动合同法》第四十六条，用人单位应当向劳动者支付经济补偿。';
 const WEATHER = "get_weather\n```python\ntool_call(city='北京', days=2)\n```";
@@ -35,16 +35,9 @@ let scriptFile: string;
 before(async () => {
   model = await demoTinyModel();
   tok = await ChatGLMTokenizer.fromFile(join(model.modelDir, 'tokenizer.model'));
-  scriptFile = join(model.root, 'script.jsonl');
-  writeFileSync(scriptFile, SCRIPT.map((e) => JSON.stringify(e)).join('\n'));
-  worker = await startWorker({
-    WORKER_ENGINE: 'sim',
-    WORKER_MODEL_DIR: model.modelDir,
-    WORKER_ADAPTERS_DIR: model.adaptersDir,
-    WORKER_SIM_SCRIPT: scriptFile,
-    WORKER_SIM_TTFT_MS: '0',
-    WORKER_SIM_ITL_MS: '0',
-  });
+  const sim = await startSimWorker(model, { script: SCRIPT });
+  worker = sim;
+  scriptFile = sim.scriptFile!;
 });
 
 after(async () => {
@@ -248,13 +241,7 @@ test('timings hold within 20 % under 8 concurrent streams (client side: time to 
   const TTFT = 600;
   const ITL = 40;
   const TOKENS = 30;
-  const w = await startWorker({
-    WORKER_ENGINE: 'sim',
-    WORKER_MODEL_DIR: model.modelDir,
-    WORKER_ADAPTERS_DIR: model.adaptersDir,
-    WORKER_SIM_TTFT_MS: String(TTFT),
-    WORKER_SIM_ITL_MS: String(ITL),
-  });
+  const w = await startSimWorker(model, { ttftMs: TTFT, itlMs: ITL });
   try {
     // One request first: the worker's first request pays for compiling its code paths.
     await generate(w.url, { id: 'warm', messages: user('预热'), max_tokens: 2 });

@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { sha256Hex } from '../../src/gateway/plugins/auth.js';
 import { healthyWorkers, until } from '../helpers/gateway.js';
 import { startGatewayProcess } from '../helpers/gateway-process.js';
-import { demoTinyModel, startWorker } from '../helpers/worker-process.js';
+import { demoTinyModel, startSimWorker } from '../helpers/worker-process.js';
 
 const KEYS = { heavy: 'sk-heavy-tenant-0123456789', light: 'sk-light-tenant-0123456789' };
 
@@ -38,14 +38,10 @@ async function firstToken(url: string, key: string, maxTokens: number, signal?: 
 
 async function lightWait(policy: 'fair' | 'fcfs'): Promise<number> {
   const model = await demoTinyModel();
-  const worker = await startWorker({
-    WORKER_ENGINE: 'sim',
-    WORKER_MODEL_DIR: model.modelDir,
-    WORKER_ADAPTERS_DIR: model.adaptersDir,
-    WORKER_SIM_TTFT_MS: '20',
-    WORKER_SIM_ITL_MS: '20',
-    WORKER_SCHEDULER_MAX_RUNNING_SEQUENCES: '4',
-    WORKER_SCHEDULER_POLICY: policy,
+  const worker = await startSimWorker(model, {
+    ttftMs: 20,
+    itlMs: 20,
+    env: { WORKER_SCHEDULER_MAX_RUNNING_SEQUENCES: '4', WORKER_SCHEDULER_POLICY: policy },
   });
   const gateway = await startGatewayProcess({
     GATEWAY_REDIS_URL: '',
