@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   try {
     if (flags.local) {
       process.stderr.write(`load: starting a local stack (${flags.local.workers} ${flags.local.engine} workers)\n`);
-      stack = await startLocalStack({ workers: flags.local.workers, engine: flags.local.engine, log: (l) => process.stderr.write(`load: ${l}\n`) });
+      stack = await startLocalStack({ workers: flags.local.workers, engine: flags.local.engine, nice: flags.local.nice, log: (l) => process.stderr.write(`load: ${l}\n`) });
     }
     const url = stack ? stack.url : flags.url;
     const mode = flags.arrivals.kind === 'open' ? `${flags.arrivals.rates.join(', ')} requests/s` : `${flags.arrivals.connections} connections`;

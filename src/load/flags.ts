@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { CHAOS_ACTIONS, type ChaosAction } from './chaos.js';
 
 export const USAGE = `usage: npm run load -- [options]
-  target     --url http://127.0.0.1:8080 | --local [--workers 2] [--engine sim|onnx] [--chaos ACTION@S,...]
+  target     --url http://127.0.0.1:8080 | --local [--workers 2] [--engine sim|onnx] [--nice 10] [--chaos ACTION@S,...]
   arrivals   --connections 8 (closed loop) | --rate R [--burstiness 1] | --sweep R1,R2,...
   bounds     --duration 30 (s per stage) --max-requests 100000 --drain 30 (s) --timeout 120 (s per request)
   prompts    the built-in mix, or --dataset FILE (finetune_demo JSONL); --max-tokens 64 --model chatglm3-6b --stream
@@ -62,6 +62,7 @@ const FlagsSchema = z.object({
   local: z.boolean().default(false),
   workers: int(1, 16).optional(),
   engine: z.enum(['sim', 'onnx'], { message: 'must be sim or onnx' }).optional(),
+  nice: int(0, 19).optional(),
   chaos: z
     .string()
     .optional()
@@ -140,7 +141,7 @@ export type Arrivals = { kind: 'closed'; connections: number } | { kind: 'open';
 export interface LoadFlags {
   /** The gateway's origin; with --local, filled in once the local gateway listens. */
   url: string;
-  local: { workers: number; engine: 'sim' | 'onnx'; chaos: ChaosEvent[] } | null;
+  local: { workers: number; engine: 'sim' | 'onnx'; nice: number; chaos: ChaosEvent[] } | null;
   arrivals: Arrivals;
   durationS: number;
   maxRequests: number;
@@ -162,6 +163,7 @@ const OPTIONS = {
   local: { type: 'boolean' },
   workers: { type: 'string' },
   engine: { type: 'string' },
+  nice: { type: 'string' },
   chaos: { type: 'string' },
   connections: { type: 'string' },
   rate: { type: 'string' },
@@ -203,7 +205,7 @@ export function parseLoadFlags(argv: string[]): LoadFlags {
   if (f.burstiness !== undefined && f.rate === undefined && f.sweep === undefined) throw new Error('--burstiness needs --rate or --sweep');
   if (f.local && f.url !== undefined) throw new Error('--url cannot be combined with --local (the local stack has its own address)');
   if (!f.local) {
-    for (const k of ['workers', 'engine'] as const) if (f[k] !== undefined) throw new Error(`--${k} needs --local`);
+    for (const k of ['workers', 'engine', 'nice'] as const) if (f[k] !== undefined) throw new Error(`--${k} needs --local`);
     if (f.chaos.length > 0) throw new Error('--chaos needs --local (faults are applied only to a stack this tool started)');
   }
   const stages = f.sweep?.length ?? 1;
@@ -217,7 +219,7 @@ export function parseLoadFlags(argv: string[]): LoadFlags {
   if (arrivals.kind === 'closed' && f['max-requests'] < arrivals.connections) throw new Error('--max-requests must be at least --connections');
   return {
     url: f.url ?? DEFAULT_URL,
-    local: f.local ? { workers: f.workers ?? 2, engine: f.engine ?? 'sim', chaos: f.chaos } : null,
+    local: f.local ? { workers: f.workers ?? 2, engine: f.engine ?? 'sim', nice: f.nice ?? 10, chaos: f.chaos } : null,
     arrivals,
     durationS: f.duration,
     maxRequests: f['max-requests'],

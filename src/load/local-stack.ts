@@ -9,12 +9,14 @@
  * The gateway is configured for a test bench: health checks every 250 ms, the breaker half-open
  * 1 s after it opens, the degrade flag re-read every 200 ms, and a tier whose limits the load
  * does not reach (the limiter still decides every request, in Redis or locally without it).
- * Sim workers decode up to 128 sequences together (the default of 8 is sized for a real
+ * Every process of the stack runs at a lower priority (`--nice`, 10 by default): on a shared
+ * machine a saturated service would otherwise delay the generator's sends. Sim workers decode up to 128 sequences together (the default of 8 is sized for a real
  * model's KV cache).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
+import { setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, sleep } from '../shared/net.js';
@@ -49,6 +51,8 @@ export interface LocalStack {
 export interface LocalStackOptions {
   workers: number;
   engine: 'sim' | 'onnx';
+  /** Nice value of every process started (0: as this one). */
+  nice: number;
   log?: (line: string) => void;
 }
 
@@ -62,6 +66,19 @@ function keep(child: ChildProcess): () => string {
   child.stdout?.on('data', add);
   child.stderr?.on('data', add);
   return () => out;
+}
+
+/**
+ * Lowers the priority of a process of the stack: on a machine it shares with the generator, the
+ * service under test must not be able to delay the sends it is measured by.
+ */
+function lower(c: ChildProcess, nice: number): void {
+  if (nice === 0 || c.pid === undefined) return;
+  try {
+    setPriority(c.pid, nice);
+  } catch {
+    // Not allowed here: the stack runs at the generator's priority.
+  }
 }
 
 function alive(c: ChildProcess): boolean {
@@ -130,6 +147,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     const out = keep(c);
     started.push(c);
+    lower(c, options.nice);
     redis = c;
     for (let i = 0; i < 100; i++) {
       if (!alive(c)) throw new LocalStackError(`redis-server could not start on port ${redisPort}: ${out().trim()}`);
@@ -169,6 +187,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const startWorker = async (port: number): Promise<LocalProcess> => {
       const child = spawn(process.execPath, [join(CLI_DIR, 'worker.js')], { env: workerEnv(port), stdio: ['ignore', 'pipe', 'pipe'] });
       started.push(child);
+      lower(child, options.nice);
       const output = keep(child);
       const url = `http://127.0.0.1:${port}`;
       await waitReady(`${url}/readyz`, child, `worker on port ${port}`, output, 60_000);
@@ -203,6 +222,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     started.push(child);
+    lower(child, options.nice);
     const output = keep(child);
     const url = `http://127.0.0.1:${gatewayPort}`;
     await waitReady(`${url}/readyz`, child, 'gateway', output, 30_000);

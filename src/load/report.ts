@@ -60,6 +60,8 @@ export interface TimelinePoint {
   ttft_p50_ms: number | null;
   e2e_p50_ms: number | null;
   e2e_p99_ms: number | null;
+  /** Largest schedule lag of the sends of this second (open loop). */
+  lag_max_ms: number | null;
 }
 
 export interface LoadSummary {
@@ -159,7 +161,7 @@ function lags(r: StageResult): Float64Array {
   return out;
 }
 
-function timeline(results: StageResult[]): TimelinePoint[] {
+function timeline(results: StageResult[], open: boolean): TimelinePoint[] {
   let last = 0;
   for (const r of results) last = Math.max(last, r.endMs);
   const seconds = Math.ceil(last / 1000) + 1;
@@ -167,7 +169,7 @@ function timeline(results: StageResult[]): TimelinePoint[] {
   const ttft: number[][] = [];
   const e2e: number[][] = [];
   for (let t = 0; t < seconds; t++) {
-    points.push({ t, sent: 0, answered: 0, fallback: 0, failed: 0, rate_limited: 0, output_tokens: 0, ttft_p50_ms: null, e2e_p50_ms: null, e2e_p99_ms: null });
+    points.push({ t, sent: 0, answered: 0, fallback: 0, failed: 0, rate_limited: 0, output_tokens: 0, ttft_p50_ms: null, e2e_p50_ms: null, e2e_p99_ms: null, lag_max_ms: null });
     ttft.push([]);
     e2e.push([]);
   }
@@ -175,7 +177,11 @@ function timeline(results: StageResult[]): TimelinePoint[] {
     const c = r.columns;
     for (let i = 0; i < c.n; i++) {
       const s = Math.floor(c.sentMs[i]! / 1000);
-      if (s >= 0 && s < seconds) points[s]!.sent++;
+      if (s >= 0 && s < seconds) {
+        const p = points[s]!;
+        p.sent++;
+        if (open) p.lag_max_ms = Math.max(p.lag_max_ms ?? 0, round(c.sentMs[i]! - c.scheduledMs[i]!));
+      }
       const o = c.outcome[i]!;
       if (o === LOST) continue;
       const at = Math.min(seconds - 1, Math.floor((c.sentMs[i]! + c.e2eMs[i]!) / 1000));
@@ -284,7 +290,7 @@ export function summarize(input: SummaryInput): LoadSummary {
     stages,
     chaos: input.chaos,
     transport_errors: transport,
-    timeline: timeline(results),
+    timeline: timeline(results, input.arrivals.kind === 'open'),
   };
 }
 
