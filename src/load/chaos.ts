@@ -10,8 +10,8 @@
  * - `start-redis`: start it again on its port. Recovered when the limiter decides in Redis
  *   again and the degrade switch is shared through Redis: the buckets are shared once more.
  * - `degrade-forced` / `degrade-auto`: PUT /admin/degrade. Recovered at the send time of the
- *   first request after the event that was answered by the fallback (forced), or by a worker
- *   (auto): the answers have switched. This one is read from the run's own results.
+ *   first request from which on, until the next event, every answer came from the fallback
+ *   (forced) or from a worker (auto): the answers have switched. Read from the run's results.
  *
  * Polling is every 100 ms, up to 30 s; an event that has not recovered by then has
  * `recovered_s: null`.
@@ -108,11 +108,11 @@ export async function applyChaos(stack: LocalStack, atS: number, action: ChaosAc
         record.recovered_s = await until((s) => s.limiter.mode === 'redis' && s.limiter.redis_connected && s.degrade.store === 'redis', stack, applied, nowMs);
         break;
       case 'degrade-forced':
-        record.recovered_when = 'the first request sent after the event is answered by the fallback';
+        record.recovered_when = 'from this send on, every answer comes from the fallback';
         record.done = await setDegrade(stack, 'forced');
         break;
       case 'degrade-auto':
-        record.recovered_when = 'the first request sent after the event is answered by a worker';
+        record.recovered_when = 'from this send on, every answer comes from a worker';
         record.done = await setDegrade(stack, 'auto');
         break;
     }

@@ -45,17 +45,35 @@ function runStageInThread(spec: StageSpec, onProgress: (p: Progress) => void, si
   });
 }
 
-/** Degrade events recover at the send time of the first request after them answered as they should be. */
+/**
+ * A degrade event has recovered at the send time of the first request from which on every
+ * answer, until the next event, came from where it should (the fallback after `forced`, a
+ * worker after `auto`): an answer of the other kind sent later would mean it had not switched.
+ */
 function degradeRecovery(chaos: ChaosRecord[], results: StageResult[]): void {
   const fallback = OUTCOMES.indexOf('fallback');
   const answered = OUTCOMES.indexOf('answered');
+  const applied = chaos.map((c) => c.applied_ms).sort((a, b) => a - b);
   for (const c of chaos) {
     if (c.action !== 'degrade-forced' && c.action !== 'degrade-auto') continue;
     const want = c.action === 'degrade-forced' ? fallback : answered;
+    const other = want === fallback ? answered : fallback;
+    const until = applied.find((t) => t > c.applied_ms) ?? Infinity;
+    let lastOther = -Infinity;
+    for (const r of results) {
+      const cols = r.columns;
+      for (let i = 0; i < cols.n; i++) {
+        const t = cols.sentMs[i]!;
+        if (t >= c.applied_ms && t < until && cols.outcome[i] === other && t > lastOther) lastOther = t;
+      }
+    }
     let first = Infinity;
     for (const r of results) {
       const cols = r.columns;
-      for (let i = 0; i < cols.n; i++) if (cols.sentMs[i]! >= c.applied_ms && cols.outcome[i] === want && cols.sentMs[i]! < first) first = cols.sentMs[i]!;
+      for (let i = 0; i < cols.n; i++) {
+        const t = cols.sentMs[i]!;
+        if (t >= c.applied_ms && t > lastOther && t < until && cols.outcome[i] === want && t < first) first = t;
+      }
     }
     c.recovered_s = Number.isFinite(first) ? Math.round(first - c.applied_ms) / 1000 : null;
   }
