@@ -159,6 +159,16 @@ export async function runStage(spec: StageSpec, onProgress: (p: Progress) => voi
   const failedIndex = OUTCOMES.indexOf('failed');
   const settled: Array<() => void> = [];
 
+  // Open loop: the whole schedule and every body are made before the clock starts, so that no
+  // JSON work falls between two deadlines.
+  let times: Float64Array | null = null;
+  let requests: LoadRequest[] = [];
+  if (spec.arrivals.kind === 'open') {
+    times = arrivalTimes(spec.arrivals.rate, spec.arrivals.burstiness, spec.durationMs, spec.maxRequests, random);
+    requests = new Array<LoadRequest>(times.length);
+    for (let i = 0; i < times.length; i++) requests[i] = buildRequest(pickKind(() => random.next()), spec.workload, () => random.next());
+    while (cols.kind.length < times.length) cols = growColumns(cols);
+  }
   const startMs = now();
   const endOfSends = startMs + spec.durationMs;
 
@@ -274,12 +284,7 @@ export async function runStage(spec: StageSpec, onProgress: (p: Progress) => voi
   const progress = setInterval(() => onProgress({ sent: cols.n, done, failed }), 250);
   let sendEndMs = startMs;
   try {
-    if (spec.arrivals.kind === 'open') {
-      const times = arrivalTimes(spec.arrivals.rate, spec.arrivals.burstiness, spec.durationMs, spec.maxRequests, random);
-      // Built before the first send: no JSON work between deadlines.
-      const requests: LoadRequest[] = new Array(times.length);
-      for (let i = 0; i < times.length; i++) requests[i] = buildRequest(pickKind(() => random.next()), spec.workload, () => random.next());
-      while (cols.kind.length < times.length) cols = growColumns(cols);
+    if (times) {
       const base = startMs;
       for (let i = 0; i < times.length; i++) cols.scheduledMs[i] = base + times[i]!;
       let i = 0;
@@ -302,8 +307,9 @@ export async function runStage(spec: StageSpec, onProgress: (p: Progress) => voi
         }
       }
       sendEndMs = Math.max(now(), endOfSends);
+      // The stage lasts its duration even when the budget ended the sends early.
       if (now() < endOfSends) await new Promise((r) => setTimeout(r, endOfSends - now()));
-    } else {
+    } else if (spec.arrivals.kind === 'closed') {
       const loops = spec.arrivals.connections;
       await new Promise<void>((resolveAll) => {
         let running = loops;
