@@ -60,7 +60,7 @@ export async function adminStatus(stack: Pick<LocalStack, 'url' | 'adminToken'>)
 async function until(check: (s: AdminStatus) => boolean, stack: LocalStack, sinceMs: number, nowMs: () => number): Promise<number | null> {
   while (nowMs() - sinceMs < GIVE_UP_MS) {
     const s = await adminStatus(stack);
-    if (s && check(s)) return (nowMs() - sinceMs) / 1000;
+    if (s && check(s)) return Math.round(nowMs() - sinceMs) / 1000;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
   return null;

@@ -306,9 +306,7 @@ export async function runStage(spec: StageSpec, onProgress: (p: Progress) => voi
           i++;
         }
       }
-      sendEndMs = Math.max(now(), endOfSends);
-      // The stage lasts its duration even when the budget ended the sends early.
-      if (now() < endOfSends) await new Promise((r) => setTimeout(r, endOfSends - now()));
+      sendEndMs = now();
     } else if (spec.arrivals.kind === 'closed') {
       const loops = spec.arrivals.connections;
       await new Promise<void>((resolveAll) => {
