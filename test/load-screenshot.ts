@@ -5,10 +5,10 @@
  * Chromium. Takes about a minute.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchChromium, watchedPage } from './helpers/browser.js';
+import { launchChromium, saveScreenshot, watchedPage } from './helpers/browser.js';
 import { CLI_DIR, PROJECT_ROOT } from './helpers/paths.js';
 
 const OUT = join(PROJECT_ROOT, 'docs/load-report.png');
@@ -23,10 +23,7 @@ try {
     const { page, pageErrors } = await watchedPage(browser, 'http://127.0.0.1:9');
     await page.setViewportSize({ width: 1040, height: 900 });
     await page.setContent(readFileSync(html, 'utf8'), { waitUntil: 'load' });
-    mkdirSync(join(PROJECT_ROOT, 'docs'), { recursive: true });
-    await page.screenshot({ path: OUT, fullPage: true });
-    if (pageErrors.length > 0) throw new Error(`page errors: ${pageErrors.join('; ')}`);
-    console.log(`${OUT}: ${Math.round(statSync(OUT).size / 1024)} KB`);
+    await saveScreenshot({ page, pageErrors }, OUT);
   } finally {
     await browser.close();
   }
