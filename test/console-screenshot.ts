@@ -4,7 +4,6 @@
  * private Redis, some answers, a refused request and a search so that the panels have something
  * to show. The Chinese texts need a CJK font in the browser's machine (Debian: fonts-wqy-microhei).
  */
-
 import { join } from 'node:path';
 import { launchChromium, saveScreenshot, watchedPage } from './helpers/browser.js';
 import { startConsoleStack } from './helpers/console-stack.js';
