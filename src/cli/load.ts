@@ -61,8 +61,9 @@ async function main(): Promise<void> {
 
   const controller = new AbortController();
   let stack: LocalStack | null = null;
+  let stopLocal: (() => Promise<void>) | null = null;
   let stopping: Promise<void> | null = null;
-  const stopStack = () => (stopping ??= stack ? stack.stop() : Promise.resolve());
+  const stopStack = () => (stopping ??= stopLocal ? stopLocal() : Promise.resolve());
   const onSignal = (sig: NodeJS.Signals) => {
     controller.abort(new Error(`interrupted by ${sig}`));
     void stopStack().then(() => process.exit(130));
@@ -75,7 +76,13 @@ async function main(): Promise<void> {
   try {
     if (flags.local) {
       process.stderr.write(`load: starting a local stack (${flags.local.workers} ${flags.local.engine} workers)\n`);
-      stack = await startLocalStack({ workers: flags.local.workers, engine: flags.local.engine, nice: flags.local.nice, log: (l) => process.stderr.write(`load: ${l}\n`) });
+      stack = await startLocalStack({
+        workers: flags.local.workers,
+        engine: flags.local.engine,
+        nice: flags.local.nice,
+        onStop: (stop) => (stopLocal = stop),
+        log: (l) => process.stderr.write(`load: ${l}\n`),
+      });
     }
     const url = stack ? stack.url : flags.url;
     const mode = flags.arrivals.kind === 'open' ? `${flags.arrivals.rates.join(', ')} requests/s` : `${flags.arrivals.connections} connections`;

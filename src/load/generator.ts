@@ -310,10 +310,15 @@ export async function runStage(spec: StageSpec, onProgress: (p: Progress) => voi
     } else if (spec.arrivals.kind === 'closed') {
       const loops = spec.arrivals.connections;
       await new Promise<void>((resolveAll) => {
+        // A loop whose request hangs never asks for its next one: the stage's time ends the wait.
+        const timer = setTimeout(resolveAll, Math.max(0, endOfSends - now()));
         let running = loops;
         const next = () => {
           if (now() >= endOfSends || cols.n >= spec.maxRequests) {
-            if (--running === 0) resolveAll();
+            if (--running === 0) {
+              clearTimeout(timer);
+              resolveAll();
+            }
             return;
           }
           if (cols.n === cols.kind.length) cols = growColumns(cols);

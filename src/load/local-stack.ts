@@ -53,6 +53,8 @@ export interface LocalStackOptions {
   engine: 'sim' | 'onnx';
   /** Nice value of every process started (0: as this one). */
   nice: number;
+  /** Called at once with what stops every process started so far, for a Ctrl-C during the start. */
+  onStop?: (stop: () => Promise<void>) => void;
   log?: (line: string) => void;
 }
 
@@ -164,6 +166,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const stopAll = async () => {
     await Promise.all(started.map((c) => kill(c, 'SIGTERM')));
   };
+  options.onStop?.(stopAll);
 
   try {
     await startRedis();

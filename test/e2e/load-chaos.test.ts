@@ -3,8 +3,10 @@
  * Redis, two sim workers and a gateway, applies every fault, and must account for every request
  * (none lost), see no 5xx while the fallback is on, and see the service recover from each fault
  * within 5 s. Its HTML report is then opened in headless Chromium: no page error, no request.
+ * And Ctrl-C during a run stops every process the tool started.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,15 +16,28 @@ import type { LoadSummary } from '../../src/load/report.js';
 import { launchChromium, watchedPage } from '../helpers/browser.js';
 import { CLI_DIR, PROJECT_ROOT } from '../helpers/paths.js';
 
-function load(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function load(args: string[], onStderr?: (text: string, child: ChildProcess) => void): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(CLI_DIR, 'load.js'), ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      onStderr?.(stderr, child);
+    });
+    child.on('exit', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
   });
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.arrayBuffer();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 test('a chaos run on the local stack: nothing lost, no 5xx, every fault recovered within 5 s; its report renders', async (ctx) => {
@@ -72,4 +87,29 @@ test('a chaos run on the local stack: nothing lost, no 5xx, every fault recovere
   assert.equal(await page.page.locator('svg .chaos').count(), 15, 'five events marked on each chart');
   const box = await page.page.locator('svg').first().boundingBox();
   assert.ok(box && box.width > 500 && box.height > 150, 'the charts are drawn at their size');
+});
+
+test('Ctrl-C during a local run stops the gateway, the workers and Redis it started, exit 130', async () => {
+  let interrupted = false;
+  const r = await load(['--local', '--rate', '5', '--duration', '60'], (text, child) => {
+    if (!interrupted && /, 5 requests\/s/.test(text)) {
+      interrupted = true;
+      child.kill('SIGINT');
+    }
+  });
+  assert.ok(interrupted, r.stderr);
+  assert.equal(r.code, 130, r.stderr);
+  const gateway = /gateway on (http:\/\/127\.0\.0\.1:\d+)/.exec(r.stderr)![1]!;
+  const [, redisPort, workerPorts] = /redis-server on (\d+), 2 sim worker\(s\) on ([\d, ]+)/.exec(r.stderr)!;
+  assert.equal(await answers(`${gateway}/healthz`), false, 'the gateway is gone');
+  for (const p of workerPorts!.split(', ')) assert.equal(await answers(`http://127.0.0.1:${p.trim()}/healthz`), false, `worker ${p} is gone`);
+  const redisUp = await new Promise<boolean>((resolve) => {
+    const sock = createConnection({ port: Number(redisPort), host: '127.0.0.1' });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+  assert.equal(redisUp, false, 'redis-server is gone');
 });

@@ -101,6 +101,14 @@ test('a request without an outcome when the run ends is lost: counted, reported,
     assert.equal(s.requests.answered + s.requests.refused + s.requests.lost, s.requests.sent);
     assert.match(r.stdout, /lost \(no outcome at the end\) +\| \d+ +<-- requests without an outcome/);
     assert.match(r.stderr, /requests had no outcome when the run ended \(lost\)/);
+    // Closed loop: a loop whose request hangs does not hold the run past its time either.
+    const closedStart = Date.now();
+    const c = await load(['--url', up.url, '--connections', '4', '--duration', '1', '--drain', '1', '--max-tokens', '8']);
+    assert.ok(Date.now() - closedStart < 15_000, 'the closed loop ended by itself');
+    assert.equal(c.code, 1);
+    const cs = summaryOf(c.stdout);
+    assert.ok(cs.requests.lost > 0 && cs.requests.lost <= 4, `${cs.requests.lost} lost`);
+    assert.equal(cs.requests.answered + cs.requests.refused + cs.requests.lost, cs.requests.sent);
   } finally {
     await up.close();
   }
