@@ -71,6 +71,8 @@ export interface StageResult {
   endMs: number;
   /** Transport error messages by count (the first few kinds). */
   errors: Record<string, number>;
+  /** The nice value the generator's thread ran at (generator-thread.ts); absent when run in place. */
+  threadNice?: number;
 }
 
 export const LOST = 255;

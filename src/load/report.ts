@@ -82,6 +82,8 @@ export interface LoadSummary {
   goodput_rps: number;
   slo_ms: Slo;
   schedule_lag_ms: Percentiles;
+  /** The nice value of the generator's thread (it asks for -10 where allowed); null when unknown. */
+  generator_nice: number | null;
   stages: StageSummary[];
   chaos: ChaosRecord[];
   transport_errors: Record<string, number>;
@@ -287,6 +289,7 @@ export function summarize(input: SummaryInput): LoadSummary {
     goodput_rps: round(all.good / e),
     slo_ms: slo,
     schedule_lag_ms: input.arrivals.kind === 'open' ? percentiles(allLags) : { p50: null, p90: null, p99: null, max: null },
+    generator_nice: results[0]?.threadNice ?? null,
     stages,
     chaos: input.chaos,
     transport_errors: transport,
@@ -323,7 +326,7 @@ export function formatTable(s: LoadSummary): string {
     ['itl p50 / p90 / p99', `${pct(s.latency_ms.itl)} ms`],
     ['tpot p50 / p90 / p99', `${pct(s.latency_ms.tpot)} ms`],
     ['e2e p50 / p90 / p99', `${pct(s.latency_ms.e2e)} ms`],
-    ['schedule lag p50 / p99 / max', `${ms(s.schedule_lag_ms.p50)} / ${ms(s.schedule_lag_ms.p99)} / ${ms(s.schedule_lag_ms.max)} ms`],
+    ['schedule lag p50 / p99 / max', `${ms(s.schedule_lag_ms.p50)} / ${ms(s.schedule_lag_ms.p99)} / ${ms(s.schedule_lag_ms.max)} ms${s.generator_nice === null ? '' : ` (generator at nice ${s.generator_nice})`}`],
   ];
   const out = [table(['measure', 'value'], rows)];
   if (s.stages.length > 1) {

@@ -182,6 +182,7 @@ function summary(): LoadSummary {
     goodput_rps: 20,
     slo_ms: { ttft: 800 },
     schedule_lag_ms: { p50: 0.1, p90: 0.5, p99: 1.2, max: 3 },
+    generator_nice: -10,
     stages: [],
     chaos: [{ at_s: 1, action: 'kill-worker', done: 'SIGKILL <worker>', recovered_s: 0.5, applied_ms: 1002, recovered_when: 'healthy' }],
     transport_errors: {},
@@ -191,7 +192,7 @@ function summary(): LoadSummary {
 
 test('the table has every count, lost flagged, the chaos events; the HTML escapes what it shows', () => {
   const table = formatTable(summary());
-  for (const want of ['30 / 10', '2 / 5 / 1', '2  <-- requests without an outcome', '24.0', '20.0 requests/s', '10 / 20 / 30 ms', '0.1 / 1.2 / 3 ms', 'kill-worker', '0.50']) {
+  for (const want of ['30 / 10', '2 / 5 / 1', '2  <-- requests without an outcome', '24.0', '20.0 requests/s', '10 / 20 / 30 ms', '0.1 / 1.2 / 3 ms (generator at nice -10)', 'kill-worker', '0.50']) {
     assert.ok(table.includes(want), want);
   }
   const html = renderHtmlReport(summary());
