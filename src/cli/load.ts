@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   let bar: SingleBar | null = null;
   try {
     if (flags.local) {
-      process.stderr.write(`load: starting a local stack (${flags.local.workers} ${flags.local.engine} workers)\n`);
+      process.stderr.write(`load: starting a local stack (${flags.local.workers} ${flags.local.engine} worker(s))\n`);
       stack = await startLocalStack({
         workers: flags.local.workers,
         engine: flags.local.engine,
