@@ -4,9 +4,8 @@
  * private Redis, some answers, a refused request and a search so that the panels have something
  * to show. The Chinese texts need a CJK font in the browser's machine (Debian: fonts-wqy-microhei).
  */
-import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchChromium, watchedPage } from './helpers/browser.js';
+import { launchChromium, saveScreenshot, watchedPage } from './helpers/browser.js';
 import { startConsoleStack } from './helpers/console-stack.js';
 import { TEST_ADMIN_TOKEN } from './helpers/gateway.js';
 import { PROJECT_ROOT } from './helpers/paths.js';
@@ -30,10 +29,7 @@ try {
   await page.getByRole('button', { name: 'Search' }).click();
   await page.locator('#kb-results li').first().waitFor({ timeout: 5000 });
   await page.locator('#by-worker li', { hasText: stack.worker.url }).waitFor({ timeout: 5000 });
-  mkdirSync(join(PROJECT_ROOT, 'docs'), { recursive: true });
-  await page.screenshot({ path: OUT, fullPage: true });
-  if (pageErrors.length > 0) throw new Error(`page errors: ${pageErrors.join('; ')}`);
-  console.log(`${OUT}: ${Math.round(statSync(OUT).size / 1024)} KB`);
+  await saveScreenshot({ page, pageErrors }, OUT);
 } finally {
   await browser.close();
   await stack.stop();

@@ -1,7 +1,8 @@
 /**
  * The load test's request mix: legal questions, short and long, on the three answer routes,
- * streamed and not, with a share of invalid requests that must get a 4xx. Each request kind
- * says what a right answer looks like, so that the report can count wrong ones.
+ * streamed and not, with a share of invalid requests that must get a 4xx (or, with --dataset,
+ * the dataset's conversations in place of the built-in questions, the same routes and garbage
+ * share). Each request kind says what a right answer looks like, so that wrong ones are counted.
  */
 
 /** Short questions, as users type them. Written for this project. */
@@ -47,12 +48,19 @@ export interface LoadRequest {
   stream: boolean;
 }
 
+export interface Turn {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
 export interface WorkloadOptions {
   /** Every valid request streams. */
   stream: boolean;
   maxTokens: number;
   /** The model name sent on /v1/chat/completions. */
   model: string;
+  /** Conversations (--dataset) whose turns replace the built-in questions of valid requests. */
+  prompts?: readonly (readonly Turn[])[];
 }
 
 /** Relative weights of the kinds: most traffic is valid, one request in ten is invalid. */
@@ -87,20 +95,28 @@ export function pickKind(random: () => number = Math.random): RequestKind {
 export function buildRequest(kind: RequestKind, options: WorkloadOptions, random: () => number = Math.random): LoadRequest {
   const question = kind === 'chat-long' ? LONG_CASE : pick(SHORT_QUESTIONS, random);
   const user = { role: 'user', content: question };
+  const turns = options.prompts && options.prompts.length > 0 ? pick(options.prompts, random) : null;
   const streamOf = (own: boolean) => options.stream || own;
   const chat = (stream: boolean, extra: object = {}) => ({
     kind,
     method: 'POST' as const,
     path: '/v1/chat',
-    body: JSON.stringify({ messages: [user], max_tokens: options.maxTokens, stream, ...extra }),
+    body: JSON.stringify({ messages: turns ?? [user], max_tokens: options.maxTokens, stream, ...extra }),
     invalid: false,
     stream,
   });
+  // A streamed OpenAI answer says how many tokens it had only when asked (stream_options).
   const completions = (stream: boolean) => ({
     kind,
     method: 'POST' as const,
     path: '/v1/chat/completions',
-    body: JSON.stringify({ model: options.model, messages: [{ role: 'system', content: '你是一名中国法律助手。' }, user], max_tokens: options.maxTokens, stream }),
+    body: JSON.stringify({
+      model: options.model,
+      messages: turns ?? [{ role: 'system', content: '你是一名中国法律助手。' }, user],
+      max_tokens: options.maxTokens,
+      stream,
+      ...(stream ? { stream_options: { include_usage: true } } : {}),
+    }),
     invalid: false,
     stream,
   });
@@ -126,17 +142,30 @@ export function buildRequest(kind: RequestKind, options: WorkloadOptions, random
   }
 }
 
-export type Outcome = 'ok' | 'degraded' | 'refused' | 'rate_limited' | 'unavailable' | 'wrong';
+/** Where every request sent ends: exactly one of these, or `lost` when the run ended first. */
+export const OUTCOMES = ['answered', 'fallback', 'rate_limited', 'refused', 'failed'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export interface Classified {
+  outcome: Outcome;
+  /** The answer contradicts the request: a 2xx to an invalid request, a 4xx other than 429 to a valid one. */
+  wrong: boolean;
+}
 
 /**
- * What one response means: a worker answer, a fallback answer (`x-degraded`), a rightly refused
- * invalid request, a rate limit, an overload 503, or something wrong (a 5xx other than 503, a
- * 4xx to a valid request, a 2xx to an invalid one).
+ * What one response means. `status` 0 is a transport error (refused, reset or timed-out
+ * connection). `streamBroken`: a 200 stream that ended without its `[DONE]` (an error event
+ * after the first token, or the connection cut): its status was already on the wire, so it
+ * counts as `failed` with status 200, never as an answer.
  */
-export function classify(request: Pick<LoadRequest, 'invalid'>, status: number, headers: Record<string, unknown>): Outcome {
-  if (status === 429) return 'rate_limited';
-  if (request.invalid) return status >= 400 && status < 500 ? 'refused' : 'wrong';
-  if (status >= 200 && status < 300) return headers['x-degraded'] !== undefined ? 'degraded' : 'ok';
-  if (status === 503) return 'unavailable';
-  return 'wrong';
+export function classify(request: Pick<LoadRequest, 'invalid'>, status: number, degraded: boolean, streamBroken = false): Classified {
+  if (status === 0 || status >= 500) return { outcome: 'failed', wrong: false };
+  if (status === 429) return { outcome: 'rate_limited', wrong: false };
+  if (status >= 400) return { outcome: 'refused', wrong: !request.invalid };
+  if (streamBroken) return { outcome: 'failed', wrong: request.invalid };
+  return { outcome: degraded ? 'fallback' : 'answered', wrong: request.invalid || status >= 300 };
 }
+
+/** The kinds in a fixed order, so that a request's kind travels as a small index. */
+export const KINDS = Object.keys(MIX) as RequestKind[];
+export const KIND_INDEX = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<RequestKind, number>;

@@ -4,6 +4,8 @@
  * console's errors and every request it makes; requests to any origin but the allowed one are
  * refused and listed.
  */
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -51,4 +53,12 @@ export async function watchedPage(browser: Browser, origin: string): Promise<Wat
     if (msg.type() === 'error') watched.consoleErrors.push(msg.text());
   });
   return watched;
+}
+
+/** The README's pictures: a full-page screenshot to `out`, refused when the page had errors. */
+export async function saveScreenshot(watched: Pick<WatchedPage, 'page' | 'pageErrors'>, out: string): Promise<void> {
+  mkdirSync(dirname(out), { recursive: true });
+  await watched.page.screenshot({ path: out, fullPage: true });
+  if (watched.pageErrors.length > 0) throw new Error(`page errors: ${watched.pageErrors.join('; ')}`);
+  console.log(`${out}: ${Math.round(statSync(out).size / 1024)} KB`);
 }

@@ -67,7 +67,7 @@ test('a worker that fails before the first token is retried on another one', asy
   }
 });
 
-test('a failure after the first token is not retried: SSE gets an error event, JSON a 502', async () => {
+test('a failure after the first token is not retried: SSE gets an error event, JSON the fallback answer (a 502 with the fallback off)', async () => {
   await a.script({ mode: 'midstream_error' });
   await b.script({ mode: 'midstream_error' });
   const g = await gateway();
@@ -79,10 +79,19 @@ test('a failure after the first token is not retried: SSE gets an error event, J
   assert.equal((events.at(-1) as { error: { code: string } }).error.code, 'worker_error');
   assert.ok(!events.includes('[DONE]'));
   const j = await chat(g);
-  assert.equal(j.statusCode, 502);
-  assert.equal(j.json().error.code, 'worker_error');
+  assert.equal(j.statusCode, 200, 'nothing was sent yet: the fallback answers instead of a 5xx');
+  assert.equal(j.headers['x-degraded'], 'kb');
+  assert.equal(j.headers['x-degraded-reason'], 'worker_failed');
+  assert.equal(j.json().degraded.reason, 'worker_failed');
+  assert.notEqual(j.json().message.content, '根据', 'the partial worker text is not mixed into the fallback answer');
   const after = (await a.stats()).requests + (await b.stats()).requests;
   assert.equal(after - before, 2, 'one worker request per client request');
+  const put = await g.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'off' } });
+  assert.equal(put.statusCode, 200);
+  const off = await chat(g);
+  assert.equal(off.statusCode, 502);
+  assert.equal(off.json().error.code, 'worker_error');
+  await g.inject({ method: 'PUT', url: '/admin/degrade', headers: admin, payload: { mode: 'auto' } });
   await a.script({ mode: 'garbage' });
   await b.script({ mode: 'garbage' });
   const garbage = await chat(g, { stream: true });

@@ -15,6 +15,7 @@ import { PROJECT_ROOT } from '../helpers/paths.js';
 import { chartRenderer, type ChartRenderer } from '../helpers/helm-template.js';
 import { GATEWAY, WORKER, configProblems } from '../helpers/config-schemas.js';
 import { readJson } from '../helpers/json.js';
+import { parseLoadFlags } from '../../src/load/flags.js';
 
 const CHART = join(PROJECT_ROOT, 'helm/glm-legal-serve');
 const GPU_VALUES = join(CHART, 'values-gpu.yaml');
@@ -254,6 +255,45 @@ function renderedChartTests(): void {
     assert.equal(find(defaults, 'Deployment', '-gateway').spec.replicas, 2);
     assert.ok(!defaults.some((d) => d.kind === 'HorizontalPodAutoscaler'));
   });
+
+  test('the load-test Job: off by default; on, a `helm test` hook running the load tool against the release\'s gateway Service', () => {
+    assert.ok(!defaults.some((d) => d.kind === 'Job'));
+    const docs = render({
+      namespace: 'legal',
+      values: { loadTest: { enabled: true, args: ['--rate', '40', '--duration', '45', '--stream'], apiKeySecret: { name: 'load-key', key: 'key' } } },
+    });
+    const job = find(docs, 'Job', '-load-test');
+    assert.equal(job.metadata.annotations['helm.sh/hook'], 'test');
+    assert.equal(job.spec.backoffLimit, 0);
+    assert.equal(job.spec.activeDeadlineSeconds, 900);
+    const pod = podSpec(job);
+    assert.equal(pod.restartPolicy, 'Never');
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    const c = pod.containers[0];
+    assert.equal(c.image, find(docs, 'Deployment', '-gateway').spec.template.spec.containers[0].image, 'the gateway image holds the tool');
+    assert.deepEqual(c.command, ['node', 'dist/src/cli/load.js']);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.deepEqual(c.volumeMounts, [{ name: 'report', mountPath: '/report' }]);
+    assert.deepEqual(pod.volumes, [{ name: 'report', emptyDir: {} }]);
+    assert.deepEqual(c.env, [{ name: 'LOAD_API_KEY', valueFrom: { secretKeyRef: { name: 'load-key', key: 'key' } } }]);
+    const service = find(docs, 'Service', '-gateway');
+    const url = c.args[c.args.indexOf('--url') + 1];
+    assert.equal(url, `http://${service.metadata.name}.legal.svc:${service.spec.ports[0].port}`);
+    // The same tool reads these arguments: they must parse (the key comes from the Secret at run time).
+    const flags = parseLoadFlags(c.args.map((a: string) => (a === '$(LOAD_API_KEY)' ? 'sk-from-secret' : a)));
+    assert.equal(flags.url, new URL(url).origin);
+    assert.deepEqual(flags.arrivals, { kind: 'open', rates: [40], burstiness: 1 });
+    assert.equal(flags.apiKey, 'sk-from-secret');
+    assert.equal(flags.report, '/report/load-report.html');
+    assert.equal(flags.json, '/report/load.json');
+    assert.equal(flags.local, null, 'never a local stack in the cluster');
+
+    const kept = render({ values: { loadTest: { enabled: true, persistentVolumeClaim: 'load-reports' } } });
+    const keptJob = find(kept, 'Job', '-load-test');
+    assert.deepEqual(podSpec(keptJob).volumes, [{ name: 'report', persistentVolumeClaim: { claimName: 'load-reports' } }]);
+    assert.equal(podSpec(keptJob).containers[0].env, undefined, 'no key: none sent');
+    assert.ok(!podSpec(keptJob).containers[0].args.includes('--api-key'));
+  });
 }
 
 // --- values.schema.json ----------------------------------------------------------------------
@@ -310,6 +350,10 @@ test('values.schema.json refuses wrong values, naming the value at fault', () =>
     [{ redis: { externalUrl: 'http://cache:6379' } }, '/redis/externalUrl'],
     [{ redis: { image: { pullPolicy: 'Sometimes' } } }, '/redis/image/pullPolicy'],
     [{ metrics: { scrapeAnnotations: 'yes' } }, '/metrics/scrapeAnnotations'],
+    [{ loadTest: { enabled: 'yes' } }, '/loadTest/enabled'],
+    [{ loadTest: { args: ['--local'] } }, '/loadTest/args/0'],
+    [{ loadTest: { args: ['--url=http://elsewhere'] } }, '/loadTest/args/0'],
+    [{ loadTest: { activeDeadlineSeconds: 0 } }, '/loadTest/activeDeadlineSeconds'],
     [{ gpu: true }, ''],
   ];
   for (const [values, path] of bad) {

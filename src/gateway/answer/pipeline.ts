@@ -9,7 +9,9 @@
  *
  * Headers are sent only once the first token (or the fallback answer) is in hand, so an
  * answer's status is always true: 200 means there is an answer. A failure after that is an
- * `error` event in the SSE stream, or a 502/504 for a non-streamed request.
+ * `error` event in the SSE stream (its 200 is already on the wire). A non-streamed request has
+ * sent nothing yet, so its partial text is dropped and it is answered like a failure before the
+ * first token: the fallback answer unless the switch is `off`, then a 502/504.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, errorEnvelope, type ErrorCode } from '../../shared/errors.js';
@@ -405,7 +407,15 @@ export class Answerer {
     if (failure) {
       end.outcome = failure.code === 'CANCELLED' ? 'cancelled' : 'failed';
       if (failure.code !== 'CANCELLED') request.log.warn({ code: failure.code, worker: ws.worker.url, err: failure.message }, 'answer failed after the first token');
-      if (!raw) throw failure;
+      if (!raw) {
+        const mode = this.degrade.state.mode;
+        if (failure.code === 'CANCELLED' || failure.code === 'SERVICE_UNAVAILABLE' || mode === 'off') throw failure;
+        // The worker's tokens stay counted in `end.usage`: they were spent.
+        const answer = this.fallbackAnswer(plan, this.degrade.state.source, fallbackReason(failure));
+        end.outcome = 'degraded';
+        end.degraded = answer.degraded;
+        return this.sendFallback(request, reply, plan, answer);
+      }
       if (!raw.destroyed) {
         if (failure.code !== 'CANCELLED') end.streamError = failure.code;
         raw.end(out + sse(errorEnvelope(failure)));
