@@ -24,6 +24,7 @@ import { loadWordSegmenter } from '../src/shared/word-segmenter.js';
 import { MiniSearchKnowledgeBase } from '../test/helpers/minisearch-kb.js';
 import { icuWords } from './icu-words.js';
 import { generateKnowledgeBase, generateQuestions, UNRELATED } from './kb-corpus.js';
+import { percentile } from './measure.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -82,10 +83,6 @@ function memory(): number {
   gc?.();
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 // jieba's dictionary first, alone: it is loaded once per process, whatever the corpus.

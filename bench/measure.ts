@@ -8,6 +8,6 @@ export function cpuMs(pid: number): number {
 }
 
 /** The p-th percentile of values sorted in ascending order (nearest rank). */
-export function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }

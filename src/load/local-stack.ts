@@ -14,11 +14,12 @@
  * model's KV cache).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sha256Hex } from '../gateway/plugins/auth.js';
 import { freePort, sleep } from '../shared/net.js';
 
 const CLI_DIR = join(dirname(fileURLToPath(import.meta.url)), '../cli');
@@ -57,8 +58,6 @@ export interface LocalStackOptions {
   onStop?: (stop: () => Promise<void>) => void;
   log?: (line: string) => void;
 }
-
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function keep(child: ChildProcess): () => string {
   let out = '';
@@ -215,9 +214,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         GATEWAY_WORKERS_HEALTH_INTERVAL_MS: '250',
         GATEWAY_BREAKER_RESET_TIMEOUT_MS: '1000',
         GATEWAY_DEGRADE_REFRESH_MS: '200',
-        GATEWAY_AUTH_KEYS: JSON.stringify([{ sha256: sha256(apiKey), tenant: 'load', tier: 'load' }]),
+        GATEWAY_AUTH_KEYS: JSON.stringify([{ sha256: sha256Hex(apiKey), tenant: 'load', tier: 'load' }]),
         GATEWAY_AUTH_ANONYMOUS: 'false',
-        GATEWAY_AUTH_ADMIN_TOKEN_SHA256: sha256(adminToken),
+        GATEWAY_AUTH_ADMIN_TOKEN_SHA256: sha256Hex(adminToken),
         GATEWAY_LIMITS_TIERS: JSON.stringify({
           load: { requests: { perMinute: 10_000_000, burst: 1_000_000 }, tokens: { perMinute: 1_000_000_000, burst: 100_000_000 } },
         }),
