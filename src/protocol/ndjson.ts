@@ -4,7 +4,6 @@
  * chunk where it lands (lines and characters may be split across chunks) and fails with
  * WORKER_ERROR on anything that is not an event of the protocol.
  */
-import { StringDecoder } from 'node:string_decoder';
 import { AppError } from '../shared/errors.js';
 import { GenerateEventSchema, type GenerateEvent } from './schemas.js';
 
@@ -52,32 +51,49 @@ export function parseEvent(line: string): GenerateEvent {
   return parsed.data;
 }
 
-/** Splits a byte stream into NDJSON events. */
+/** Longest NDJSON line read (a worker's `end` event is a few hundred bytes; a token line less). */
+export const MAX_LINE_BYTES = 1 << 20;
+const NEWLINE = 0x0a;
+
+/**
+ * Splits a byte stream into NDJSON events. Lines are found in the bytes and each is decoded on
+ * its own, so a chunk never becomes one string that is then cut into lines; a newline byte never
+ * occurs inside a UTF-8 character, so a character split across chunks stays in the carried bytes.
+ */
 export class EventLineReader {
-  private readonly decoder = new StringDecoder('utf8');
-  private rest = '';
+  /** The bytes of a line not yet complete (a copy: the caller may reuse its chunk). */
+  private rest: Buffer | null = null;
 
   /** Parses the complete lines of `chunk` into `out`; throws WORKER_ERROR on garbage. */
   write(chunk: Buffer, out: GenerateEvent[]): void {
-    const text = this.rest + this.decoder.write(chunk);
-    let from = 0;
-    let nl = text.indexOf('\n');
-    while (nl >= 0) {
-      if (nl > from) this.line(text.slice(from, nl), out);
-      from = nl + 1;
-      nl = text.indexOf('\n', from);
+    let bytes = chunk;
+    if (this.rest) {
+      bytes = Buffer.concat([this.rest, chunk]);
+      this.rest = null;
     }
-    this.rest = from === 0 ? text : text.slice(from);
+    let from = 0;
+    let nl = bytes.indexOf(NEWLINE);
+    while (nl >= 0) {
+      if (nl > from) this.line(bytes, from, nl, out);
+      from = nl + 1;
+      nl = bytes.indexOf(NEWLINE, from);
+    }
+    if (from < bytes.length) {
+      if (bytes.length - from > MAX_LINE_BYTES) throw new AppError('WORKER_ERROR', `worker sent a line longer than ${MAX_LINE_BYTES} bytes`);
+      this.rest = Buffer.from(bytes.subarray(from));
+    }
   }
 
   /** The last line, when the body did not end with a newline. */
   end(out: GenerateEvent[]): void {
-    const last = this.rest + this.decoder.end();
-    this.rest = '';
-    this.line(last, out);
+    const last = this.rest;
+    this.rest = null;
+    if (last) this.line(last, 0, last.length, out);
   }
 
-  private line(line: string, out: GenerateEvent[]): void {
+  private line(bytes: Buffer, from: number, to: number, out: GenerateEvent[]): void {
+    if (to - from > MAX_LINE_BYTES) throw new AppError('WORKER_ERROR', `worker sent a line longer than ${MAX_LINE_BYTES} bytes`);
+    const line = bytes.toString('utf8', from, to);
     if (line.trim() !== '') out.push(parseEvent(line));
   }
 }

@@ -1,7 +1,7 @@
 /** The protocol's NDJSON: what the worker writes, the gateway reads back, whatever the chunking; garbage is a WORKER_ERROR. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventLineReader, ndjsonLine, parseEvent } from '../../../src/protocol/ndjson.js';
+import { EventLineReader, MAX_LINE_BYTES, ndjsonLine, parseEvent } from '../../../src/protocol/ndjson.js';
 import { GenerateEventSchema, type GenerateEvent } from '../../../src/protocol/schemas.js';
 import { AppError } from '../../../src/shared/errors.js';
 
@@ -42,6 +42,38 @@ test('NDJSON events survive lines and characters split across chunks', async () 
   const events = collect([bytes.subarray(0, 10), bytes.subarray(10, cut), bytes.subarray(cut)]);
   assert.deepEqual(events.map((e) => e.type), ['start', 'token', 'end']);
   assert.equal((events[1] as { text: string }).text, '借款');
+});
+
+test('every way of cutting a stream into chunks reads the same events', () => {
+  const events: GenerateEvent[] = [
+    { type: 'start', prompt_tokens: 7 },
+    { type: 'token', ids: [1, 2], text: '《民法典》第六百七十五条' },
+    { type: 'token', ids: [3], text: '😀 \\n "引号"' },
+    { type: 'end', finish_reason: 'length', usage: { prompt_tokens: 7, completion_tokens: 3 }, timings: { queue_ms: 0, prefill_ms: 1, ttft_ms: 1, decode_ms: 2, total_ms: 3 } },
+  ];
+  const bytes = Buffer.from(events.map(ndjsonLine).join(''));
+  const whole = collect([bytes]);
+  assert.deepEqual(whole, events);
+  // One byte at a time, and every single cut point (inside characters, at newlines).
+  assert.deepEqual(collect([...bytes].map((b) => Buffer.from([b]))), events);
+  for (let cut = 1; cut < bytes.length; cut++) assert.deepEqual(collect([bytes.subarray(0, cut), bytes.subarray(cut)]), events, `cut at ${cut}`);
+  // A chunk the caller reuses after the call does not change the carried bytes.
+  const reader = new EventLineReader();
+  const out: GenerateEvent[] = [];
+  const chunk = Buffer.from(bytes.subarray(0, 20));
+  reader.write(chunk, out);
+  chunk.fill(0x20);
+  reader.write(bytes.subarray(20), out);
+  reader.end(out);
+  assert.deepEqual(out, events);
+});
+
+test('a line past the longest a worker may send is a WORKER_ERROR, whether or not it ends', () => {
+  const long = Buffer.from(`{"type":"token","ids":[1],"text":"${'x'.repeat(MAX_LINE_BYTES)}"}`);
+  const isWorkerError = (e: unknown) => e instanceof AppError && e.code === 'WORKER_ERROR' && /longer than/.test(e.message);
+  assert.throws(() => collect([long]), isWorkerError);
+  assert.throws(() => collect([long, Buffer.from('\n')]), isWorkerError);
+  assert.throws(() => collect([Buffer.concat([long, Buffer.from('\n')])]), isWorkerError);
 });
 
 test('garbage from a worker is a WORKER_ERROR, never a crash', async () => {
