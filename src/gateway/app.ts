@@ -25,7 +25,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { serializerCompiler } from 'fastify-type-provider-zod';
+import { validatorCompiler } from '../shared/compiled-validation.js';
 import { loggerOptions } from '../shared/logging.js';
 import type { AnswerHooks } from './answer/pipeline.js';
 import type { GatewayConfig } from './config.js';

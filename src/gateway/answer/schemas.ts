@@ -5,6 +5,7 @@
  * except `user` (caller metadata) and penalties of 0 (their no-op value).
  */
 import { z } from 'zod';
+import { compiledBody } from '../../shared/compiled-validation.js';
 import { MAX_LOGPROBS, MAX_STOP_SEQUENCES, ROLES } from '../../protocol/schemas.js';
 import { DEFAULT_TOOL_LIMITS } from '../../tokenizer/tool-template.js';
 
@@ -29,20 +30,55 @@ const knowledge = z.union([
     })
     .strict(),
 ], { error: 'expected true, false or {"top_k": 1..8, "min_score": number}' });
-const zeroOnly = (field: string) => z.number().refine((v) => v === 0, `${field} is not supported (only 0)`);
+const zeroOnly = (field: string) => z.literal(0, `${field} is not supported (only 0)`);
+
+/** A refinement's finding: where and what. The zod schemas report these; the compiled path only asks whether there are any. */
+interface Issue {
+  path: PropertyKey[];
+  message: string;
+}
+const NO_ISSUES: readonly Issue[] = Object.freeze([]);
+
+function report(ctx: z.RefinementCtx, issues: readonly Issue[]): void {
+  for (const i of issues) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+}
 
 /**
  * The last message must be the user's, with something in it; on the OpenAI route it may also be
  * a tool's result, which the model answers.
  */
-function lastMessageFromUser(messages: ReadonlyArray<{ role: string; content?: unknown }>, ctx: z.RefinementCtx, roles: readonly string[] = ['user']): void {
+function lastMessageIssues(messages: ReadonlyArray<{ role: string; content?: unknown }>, roles: readonly string[] = ['user']): readonly Issue[] {
   const last = messages[messages.length - 1];
-  if (!last) return;
+  if (!last) return NO_ISSUES;
   const at = ['messages', messages.length - 1];
-  if (!roles.includes(last.role)) ctx.addIssue({ code: 'custom', path: [...at, 'role'], message: `the last message must be from the ${roles.join(' or ')}` });
-  else if (typeof last.content === 'string' && last.content.trim() === '') {
-    ctx.addIssue({ code: 'custom', path: [...at, 'content'], message: 'the last user message is empty' });
-  }
+  if (!roles.includes(last.role)) return [{ path: [...at, 'role'], message: `the last message must be from the ${roles.join(' or ')}` }];
+  if (typeof last.content === 'string' && last.content.trim() === '') return [{ path: [...at, 'content'], message: 'the last user message is empty' }];
+  return NO_ISSUES;
+}
+
+interface OpenAIMessageFields {
+  role: string;
+  content?: unknown;
+  tool_calls?: unknown[] | null;
+  tool_call_id?: string;
+}
+
+/** What an OpenAI message's fields must agree on. */
+function openAIMessageIssues(m: OpenAIMessageFields): readonly Issue[] {
+  const calls = m.tool_calls != null && m.tool_calls.length > 0;
+  let issues: Issue[] | null = null;
+  const add = (path: string, message: string) => (issues ??= []).push({ path: [path], message });
+  if (m.content == null && !(m.role === 'assistant' && calls)) add('content', 'content is required');
+  if (m.tool_calls != null && m.role !== 'assistant') add('tool_calls', 'only assistant messages carry tool_calls');
+  if (m.tool_call_id !== undefined && m.role !== 'tool') add('tool_call_id', 'only tool messages carry tool_call_id');
+  return issues ?? NO_ISSUES;
+}
+
+function chatCompletionsIssues(b: { messages: ReadonlyArray<{ role: string; content?: unknown }>; logprobs?: boolean | null; top_logprobs?: number | null }): readonly Issue[] {
+  const last = lastMessageIssues(b.messages, ['user', 'tool']);
+  if (last !== NO_ISSUES) return last;
+  if (b.top_logprobs != null && !b.logprobs) return [{ path: ['top_logprobs'], message: 'top_logprobs needs logprobs: true' }];
+  return NO_ISSUES;
 }
 
 export function requestSchemas(limits: { maxTokensLimit: number }) {
@@ -51,18 +87,21 @@ export function requestSchemas(limits: { maxTokensLimit: number }) {
   const ChatMessage = z.object({ role: z.enum(ROLES), content: z.string().max(1_000_000) }).strict();
 
   /** `POST /v1/chat`: our own shape. */
-  const ChatBody = z
-    .object({
-      messages: z.array(ChatMessage).min(1, 'messages must not be empty').max(MAX_MESSAGES),
-      adapter: z.string().min(1).max(MAX_NAME).optional(),
-      max_tokens: maxTokens.optional(),
-      temperature: temperature.optional(),
-      top_p: topP.optional(),
-      stream: z.boolean().optional(),
-      knowledge: knowledge.optional(),
-    })
-    .strict()
-    .superRefine((b, ctx) => lastMessageFromUser(b.messages, ctx));
+  const ChatBody = compiledBody(
+    z
+      .object({
+        messages: z.array(ChatMessage).min(1, 'messages must not be empty').max(MAX_MESSAGES),
+        adapter: z.string().min(1).max(MAX_NAME).optional(),
+        max_tokens: maxTokens.optional(),
+        temperature: temperature.optional(),
+        top_p: topP.optional(),
+        stream: z.boolean().optional(),
+        knowledge: knowledge.optional(),
+      })
+      .strict()
+      .superRefine((b, ctx) => report(ctx, lastMessageIssues(b.messages))),
+    (b) => lastMessageIssues(b.messages) === NO_ISSUES,
+  );
 
   const TextPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
   // Tool calls and tools stay as the client sent them (z.unknown keeps the objects themselves):
@@ -79,12 +118,7 @@ export function requestSchemas(limits: { maxTokensLimit: number }) {
       refusal: z.string().max(1_000_000).nullish(),
     })
     .strict()
-    .superRefine((m, ctx) => {
-      const calls = m.tool_calls != null && m.tool_calls.length > 0;
-      if (m.content == null && !(m.role === 'assistant' && calls)) ctx.addIssue({ code: 'custom', path: ['content'], message: 'content is required' });
-      if (m.tool_calls != null && m.role !== 'assistant') ctx.addIssue({ code: 'custom', path: ['tool_calls'], message: 'only assistant messages carry tool_calls' });
-      if (m.tool_call_id !== undefined && m.role !== 'tool') ctx.addIssue({ code: 'custom', path: ['tool_call_id'], message: 'only tool messages carry tool_call_id' });
-    });
+    .superRefine((m, ctx) => report(ctx, openAIMessageIssues(m)));
 
   const common = {
     model: z.string().min(1).max(MAX_NAME),
@@ -105,40 +139,41 @@ export function requestSchemas(limits: { maxTokensLimit: number }) {
   };
 
   /** `POST /v1/chat/completions`: OpenAI's shape. */
-  const ChatCompletionsBody = z
-    .object({
-      ...common,
-      messages: z.array(OpenAIMessage).min(1, 'messages must not be empty').max(MAX_MESSAGES),
-      max_completion_tokens: maxTokens.nullish(),
-      logprobs: z.boolean().nullish(),
-      top_logprobs: z.number().int().min(0).max(MAX_LOGPROBS).nullish(),
-      tools: z.array(z.unknown()).max(DEFAULT_TOOL_LIMITS.maxTools, `at most ${DEFAULT_TOOL_LIMITS.maxTools} tools`).nullish(),
-      tool_choice: z.unknown().optional(),
-      /** false: at most one call comes back. */
-      parallel_tool_calls: z.boolean().nullish(),
-      /** An extension beyond OpenAI's API. */
-      knowledge: knowledge.nullish(),
-    })
-    .strict()
-    .superRefine((b, ctx) => {
-      lastMessageFromUser(b.messages, ctx, ['user', 'tool']);
-      if (b.top_logprobs != null && !b.logprobs) {
-        ctx.addIssue({ code: 'custom', path: ['top_logprobs'], message: 'top_logprobs needs logprobs: true' });
-      }
-    });
+  const ChatCompletionsBody = compiledBody(
+    z
+      .object({
+        ...common,
+        messages: z.array(OpenAIMessage).min(1, 'messages must not be empty').max(MAX_MESSAGES),
+        max_completion_tokens: maxTokens.nullish(),
+        logprobs: z.boolean().nullish(),
+        top_logprobs: z.number().int().min(0).max(MAX_LOGPROBS).nullish(),
+        tools: z.array(z.unknown()).max(DEFAULT_TOOL_LIMITS.maxTools, `at most ${DEFAULT_TOOL_LIMITS.maxTools} tools`).nullish(),
+        tool_choice: z.unknown().optional(),
+        /** false: at most one call comes back. */
+        parallel_tool_calls: z.boolean().nullish(),
+        /** An extension beyond OpenAI's API. */
+        knowledge: knowledge.nullish(),
+      })
+      .strict()
+      .superRefine((b, ctx) => report(ctx, chatCompletionsIssues(b))),
+    (b) => b.messages.every((m) => openAIMessageIssues(m) === NO_ISSUES) && chatCompletionsIssues(b) === NO_ISSUES,
+  );
 
   /** `POST /v1/completions`: a raw prompt (text or token ids), no chat template. */
-  const CompletionsBody = z
-    .object({
-      ...common,
-      prompt: z.union([
-        z.string().min(1, 'prompt must not be empty').max(4_000_000),
-        z.array(z.number().int().min(0).max(2 ** 31 - 1)).min(1, 'prompt must not be empty').max(1_000_000),
-      ]),
-      logprobs: z.number().int().min(0).max(MAX_LOGPROBS).nullish(),
-      echo: z.literal(false, 'echo is not supported').nullish(),
-    })
-    .strict();
+  const CompletionsBody = compiledBody(
+    z
+      .object({
+        ...common,
+        prompt: z.union([
+          z.string().min(1, 'prompt must not be empty').max(4_000_000),
+          z.array(z.number().int().min(0).max(2 ** 31 - 1)).min(1, 'prompt must not be empty').max(1_000_000),
+        ]),
+        logprobs: z.number().int().min(0).max(MAX_LOGPROBS).nullish(),
+        echo: z.literal(false, 'echo is not supported').nullish(),
+      })
+      .strict(),
+    () => true,
+  );
 
   /** `POST /tokenize`, vLLM's shape: a chat request's messages (and tools), or a raw prompt. */
   const TokenizeBody = z
