@@ -6,6 +6,7 @@
  * asked for them are in the body, and in the first chunk of a stream (`/v1/chat` then starts
  * with `{id, delta: "", sources}`).
  */
+import { z } from 'zod';
 import type { FinishReason, TokenLogprob, Usage } from '../../protocol/schemas.js';
 import type { OpenAIToolCall } from './tool-reply.js';
 import type { Degraded, KnowledgeMatch } from '../fallback/knowledge-base.js';
@@ -54,9 +55,17 @@ export interface AnswerFormat {
   delta(meta: AnswerMeta, text: string, logprobs: TokenLogprob[] | undefined, offset: number): object;
   tail(meta: AnswerMeta, finish: AnswerFinish, usage: Usage): object[];
   body(meta: AnswerMeta, result: AnswerResult): object;
+  /**
+   * What `body` returns for a plain answer (text only: no logprobs, tool calls, degradation or
+   * sources), its keys in the same order; answer/body-json.ts writes such bodies from it.
+   */
+  plainBody: z.ZodType;
   /** The chunks that stream calls (formats that take tools only). */
   toolCalls?(meta: AnswerMeta, calls: readonly OpenAIToolCall[]): object[];
 }
+
+const UsageBody = z.object({ prompt_tokens: z.int(), completion_tokens: z.int(), total_tokens: z.int() }).strict();
+const OpenAIFinishBody = z.enum(['stop', 'length', 'tool_calls']);
 
 function usageOf(u: Usage) {
   return { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.prompt_tokens + u.completion_tokens };
@@ -88,6 +97,17 @@ export const chatFormat: AnswerFormat = {
     degraded: meta.degraded,
     ...extraSources(meta),
   }),
+  plainBody: z
+    .object({
+      id: z.string(),
+      model: z.string(),
+      adapter: z.string().nullable(),
+      message: z.object({ role: z.literal('assistant'), content: z.string() }).strict(),
+      finish_reason: z.enum(['stop', 'length', 'cancelled', 'tool_calls']),
+      usage: UsageBody,
+      degraded: z.literal(false),
+    })
+    .strict(),
 };
 
 function chatLogprobs(lps: readonly TokenLogprob[]) {
@@ -142,6 +162,26 @@ export const chatCompletionsFormat: AnswerFormat = {
     ...extraDegraded(meta),
     ...extraSources(meta),
   }),
+  plainBody: z
+    .object({
+      id: z.string(),
+      object: z.literal('chat.completion'),
+      created: z.int(),
+      model: z.string(),
+      system_fingerprint: z.null(),
+      choices: z.tuple([
+        z
+          .object({
+            index: z.literal(0),
+            message: z.object({ role: z.literal('assistant'), content: z.string(), refusal: z.null() }).strict(),
+            logprobs: z.null(),
+            finish_reason: OpenAIFinishBody,
+          })
+          .strict(),
+      ]),
+      usage: UsageBody,
+    })
+    .strict(),
   // Per call, as OpenAI streams them: its id, type and name with empty arguments, then the
   // arguments; the client puts each call together by its index.
   toolCalls: (meta, calls) =>
@@ -198,6 +238,17 @@ export const completionsFormat: AnswerFormat = {
     usage: usageOf(r.usage),
     ...extraDegraded(meta),
   }),
+  plainBody: z
+    .object({
+      id: z.string(),
+      object: z.literal('text_completion'),
+      created: z.int(),
+      model: z.string(),
+      system_fingerprint: z.null(),
+      choices: z.tuple([z.object({ index: z.literal(0), text: z.string(), logprobs: z.null(), finish_reason: OpenAIFinishBody }).strict()]),
+      usage: UsageBody,
+    })
+    .strict(),
 };
 
 function completionChunk(meta: AnswerMeta, text: string, logprobs: object | null, finish: string | null, usage: object | undefined): object {

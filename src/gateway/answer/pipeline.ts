@@ -21,6 +21,7 @@ import type { DispatchBreaker } from '../dispatch/breaker.js';
 import { Cancel } from '../dispatch/cancel.js';
 import type { DegradeSwitch } from '../fallback/degrade.js';
 import type { WorkerStream } from '../dispatch/dispatcher.js';
+import { answerJson } from './body-json.js';
 import { deltaTemplate, sourceOf, type AnswerFinish, type AnswerFormat, type AnswerMeta, type KnowledgeSource } from './formats.js';
 import { ToolReply, type AnswerTools, type OpenAIToolCall } from './tool-reply.js';
 import type { Degraded, FallbackAnswer, FallbackAnswerer, FallbackReason } from '../fallback/knowledge-base.js';
@@ -94,6 +95,7 @@ export interface AnswererOptions {
 }
 
 const SSE_DONE = 'data: [DONE]\n\n';
+const JSON_TYPE = 'application/json; charset=utf-8';
 const ZERO_USAGE: Usage = Object.freeze({ prompt_tokens: 0, completion_tokens: 0 }) as Usage;
 
 function sse(obj: object): string {
@@ -113,6 +115,12 @@ function fallbackReason(err: AppError): FallbackReason {
     default:
       return 'worker_failed';
   }
+}
+
+/** A body already written as JSON text: Fastify sends a string with its content type as it is. */
+function sendJson(reply: FastifyReply, json: string): string {
+  reply.type(JSON_TYPE);
+  return json;
 }
 
 /** `x-knowledge-sources`: the ids of the sources, comma-separated (empty when none); absent when not asked for. */
@@ -288,7 +296,7 @@ export class Answerer {
     setSourcesHeader(reply, sources);
     if (!plan.stream) {
       reply.header('x-degraded', answer.degraded.source).header('x-degraded-reason', answer.degraded.reason);
-      return plan.format.body(meta, { text: answer.text, finish: 'stop', usage: ZERO_USAGE, logprobs: [] });
+      return sendJson(reply, answerJson(plan.format, meta, { text: answer.text, finish: 'stop', usage: ZERO_USAGE, logprobs: [] }));
     }
     const raw = this.openSse(request, reply, answer.degraded);
     let out = '';
@@ -441,6 +449,6 @@ export class Answerer {
       raw.end(out + SSE_DONE);
       return reply;
     }
-    return plan.format.body(meta, { text, finish: answerFinish, usage: end.usage, logprobs, toolCalls });
+    return sendJson(reply, answerJson(plan.format, meta, { text, finish: answerFinish, usage: end.usage, logprobs, toolCalls }));
   }
 }
